@@ -1,0 +1,5 @@
+import sys
+
+from calray.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""The ``calray`` command line.
+
+Each subcommand lives in its own module of this package with a ``register(subparsers)``
+function; heavy imports (torch, ray, mlflow) happen inside the handlers so that
+``calray --help`` stays fast. A ``CalrayError`` becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from calray import __version__
+from calray.errors import CalrayError
+
+# Modules that add subcommands, in the order --help lists them.
+COMMAND_MODULES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calray",
+        description="Prune language models on calibration mixtures and measure what each capability keeps.",
+    )
+    parser.add_argument("--version", action="version", version=f"calray {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except CalrayError as exc:
+        print(f"calray: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("calray: interrupted", file=sys.stderr)
+        return 130
