@@ -88,7 +88,7 @@ class Mixture:
 
     def counts(self, nsamples: int | None = None) -> dict[str, int]:
         """Samples per source for ``nsamples`` (default: the counts' sum, else 128)."""
-        return allocate(self.as_dict(), nsamples or self.nsamples or 128)
+        return allocate(self.as_dict(), nsamples if nsamples is not None else self.nsamples or 128)
 
 
 def parse_mixture(spec: str | Mapping[str, float] | Mixture) -> Mixture:

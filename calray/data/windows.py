@@ -46,7 +46,7 @@ from calray.errors import CalrayError
 log = logging.getLogger(__name__)
 
 _BATCH = 32  # documents tokenized per call
-_CHUNK = 64  # streams are generated (and cached) in multiples of this many windows
+_CHUNK = 64  # cached streams are generated in multiples of this many windows
 _MEMO_TOKENS = 32_000_000  # tokens of long documents kept for later rounds of random-window
 _FORMAT = 1  # bump when the sampling algorithms change, to invalidate old caches
 
@@ -255,7 +255,7 @@ def source_windows(
             raise _supply_error(src, method, seqlen, n, meta["stats"])
     if src.warning:
         log.warning("source %s: %s", src.name, src.warning)
-    target = -(-n // _CHUNK) * _CHUNK
+    target = -(-n // _CHUNK) * _CHUNK if use_cache else n  # cache whole chunks, so nearby sizes hit it
     windows, stats = _generate(src, tokenizer, target, seqlen=seqlen, seed=seed, method=method, bos=bos, cache_dir=cache_dir)
     if cached is not None and not np.array_equal(windows[: len(cached)], cached):
         raise CalrayError(

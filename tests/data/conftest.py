@@ -19,7 +19,14 @@ def tok():
 
 @pytest.fixture(autouse=True)
 def isolated_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Restore the source registry after each test; no user sources file, a private cache."""
+    """Restore the source registry after each test; no user sources file, a private cache,
+    and the hub offline (a test that reached for the network would wait on retries)."""
+    import datasets
+    import huggingface_hub
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("CALRAY_SOURCES", raising=False)
     monkeypatch.setenv("CALRAY_CACHE", str(tmp_path / "calray-cache"))
     saved = dict(sources_module._SOURCES._items)
