@@ -30,7 +30,8 @@ def _load_model(name: str, device: str) -> Any:
     if name.startswith("tiny:"):
         from calray.testing import tiny_model
 
-        return tiny_model(name.split(":", 1)[1]).to(device)
+        model: Any = tiny_model(name.split(":", 1)[1])
+        return model.to(device)
     from transformers import AutoModelForCausalLM
 
     try:

@@ -42,6 +42,7 @@ BUILTIN_SOURCES: tuple[Source, ...] = (
         dimension="general",
         hub=HubOrigin("Salesforce/wikitext", name="wikitext-2-raw-v1"),
         sampling="random-window",
+        template="{text}",  # unstripped: each line keeps its own spacing and newline
         join_with=" ",
         description="WikiText-2 raw train split joined into one document with ' ' (SparseGPT's reading); "
         "research.md's 'wikitext' id now lives at Salesforce/wikitext.",

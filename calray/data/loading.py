@@ -131,7 +131,7 @@ class Documents:
 
     def __init__(self, source: Source, records: Sequence[Record]) -> None:
         self.source = source
-        self._records = records
+        self._records: Any = records  # a list, or a datasets.Dataset (gathers a list of indices)
         self._joined: str | None = None
         if source.join_with is not None:
             self._joined = source.join_with.join(self._texts(range(len(records))))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,30 @@ import numpy as np
 from calray.errors import CalrayError
 
 
+_memo: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
+
+
 def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """A stable hash of everything that decides how ``tokenizer`` splits text into ids."""
+    """A stable hash of everything that decides how ``tokenizer`` splits text into ids.
+
+    Serialising a 128k-token vocabulary takes a moment, so the hash is remembered per
+    tokenizer object (recomputed if tokens were added since).
+    """
+    try:
+        size, digest = _memo[tokenizer]
+        if size == len(tokenizer):
+            return digest
+    except (KeyError, TypeError):
+        pass
+    digest = _fingerprint(tokenizer)
+    try:
+        _memo[tokenizer] = (len(tokenizer), digest)
+    except TypeError:  # not weak-referenceable
+        pass
+    return digest
+
+
+def _fingerprint(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         body = backend.to_str()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import csv
 import gzip
 import json
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from calray.data import FileOrigin, Source, infer_format, load_documents
+from calray.data import FileOrigin, Source, get_source, infer_format, load_documents
 from calray.errors import CalrayError
 
 RECORDS = [{"instruction": f"task {i}", "input": "", "output": f"answer {i}"} for i in range(3)]
@@ -83,6 +84,12 @@ def test_join_with_makes_one_document_of_the_whole_source():
     src = Source(name="j", dimension="general", loader=["a", "b", "c"], join_with=" ")
     docs = load_documents(src)
     assert len(docs) == 1 and docs.texts([0]) == ["a b c"]
+
+
+def test_wikitext_is_read_as_sparsegpt_reads_it():
+    lines = ["", " = Valkyria Chronicles III = \n", "", " Senjō no Valkyria 3 : ...\n"]
+    wikitext = dataclasses.replace(get_source("wikitext2"), loader=lines)
+    assert load_documents(wikitext).texts([0]) == [" ".join(lines)]
 
 
 def test_json_field_reads_records_nested_in_an_object(tmp_path: Path):
