@@ -1,0 +1,80 @@
+"""Command-line options shared by every command that reads calibration data.
+
+``add_sources_file_option`` gives ``--sources-file`` (repeatable; ``$CALRAY_SOURCES`` is
+read as well), ``add_calibration_options`` the mixture options (``--mix``, ``--nsamples``,
+``--seqlen``, ``--seed``, ``--sampling``, ``--bos``, ``--cache-dir``, ``--no-cache``), and
+``calibration_from_args`` turns them into a ``CalibrationSet``. Any command that prunes
+or measures on a mixture (``calray prune --mix``, ``calray metrics``) uses these three.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_sources_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sources-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file pointing sources at local files or defining new ones (repeatable; "
+        "files listed in $CALRAY_SOURCES, separated by ':', are always read)",
+    )
+
+
+def add_calibration_options(parser: argparse.ArgumentParser, *, mix_required: bool = True) -> None:
+    group = parser.add_argument_group("calibration data")
+    group.add_argument(
+        "--mix",
+        required=mix_required,
+        metavar="SPEC",
+        help="sources and weights, e.g. c4=0.5,gsm8k=0.5 (weights), c4=64,gsm8k=64 (sample counts) or 'toy:*'",
+    )
+    group.add_argument("--nsamples", type=int, default=None, help="windows in all (default: the counts' sum, else 128)")
+    group.add_argument("--seqlen", type=int, default=2048, help="tokens per window (default 2048)")
+    group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    group.add_argument(
+        "--sampling",
+        choices=["random-window", "packed"],
+        default=None,
+        help="one sampling method for every source (default: each source's own)",
+    )
+    group.add_argument("--bos", action="store_true", help="start every window with the tokenizer's BOS")
+    group.add_argument("--cache-dir", default=None, help="window cache (default $CALRAY_CACHE or ~/.cache/calray)")
+    group.add_argument("--no-cache", action="store_true", help="neither read nor write cached windows")
+    add_sources_file_option(parser)
+
+
+def apply_sources_files(args: argparse.Namespace) -> None:
+    from calray.data import use_sources_file
+
+    for path in args.sources_file:
+        use_sources_file(path)
+
+
+def calibration_from_args(args: argparse.Namespace, tokenizer: Any) -> Any:
+    """The ``CalibrationSet`` that the options of ``add_calibration_options`` describe."""
+    from calray.data import build_calibration
+
+    apply_sources_files(args)
+    return build_calibration(
+        tokenizer,
+        args.mix,
+        nsamples=args.nsamples,
+        seqlen=args.seqlen,
+        seed=args.seed,
+        sampling=args.sampling,
+        bos=args.bos,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+    )
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned columns, for terminals and logs alike."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""``calray metrics``: information metrics of a calibration set under a model (research.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from calray.cli.calib_options import add_calibration_options, calibration_from_args, format_table
+from calray.errors import CalrayError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "metrics", help="perplexity, repetition, n-gram and vocabulary metrics of a calibration set"
+    )
+    parser.add_argument("--model", required=True, help="model folder or id ('tiny:llama' etc. for a random tiny model)")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer (default: the model's)")
+    parser.add_argument("--calib", default=None, metavar="FILE.arrow", help="a saved calibration set instead of --mix")
+    parser.add_argument("--by-source", action="store_true", help="also report each source of the mixture alone")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the metrics as JSON")
+    add_calibration_options(parser, mix_required=False)
+    parser.set_defaults(func=metrics_command)
+
+
+def _load_model(name: str, device: str) -> Any:
+    if name.startswith("tiny:"):
+        from calray.testing import tiny_model
+
+        model: Any = tiny_model(name.split(":", 1)[1])
+        return model.to(device)
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, dtype="auto")
+    except OSError as exc:
+        raise CalrayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval()
+
+
+def metrics_command(args: argparse.Namespace) -> int:
+    import torch
+
+    from calray.data import CalibrationSet, information_metrics, load_tokenizer, tokenizer_fingerprint
+
+    if (args.mix is None) == (args.calib is None):
+        raise CalrayError("give exactly one of --mix SPEC (build a set) or --calib FILE.arrow (load one)")
+    torch.set_grad_enabled(False)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = load_tokenizer(args.tokenizer or ("tiny" if args.model.startswith("tiny:") else args.model))
+    if args.calib:
+        calib = CalibrationSet.load(args.calib)
+        if calib.tokenizer != tokenizer_fingerprint(tokenizer):
+            raise CalrayError(
+                f"{args.calib} was tokenized by another tokenizer than {args.tokenizer or args.model}'s; "
+                "rebuild it with this tokenizer (calray calib build --model ...)"
+            )
+    else:
+        calib = calibration_from_args(args, tokenizer)
+    model = _load_model(args.model, device)
+
+    def measure(ids: torch.Tensor) -> dict[str, float]:
+        return information_metrics(ids, tokenizer=tokenizer, model=model, batch_size=args.batch_size)
+
+    columns = {"all": measure(calib.input_ids)}
+    if args.by_source and len(calib.counts) > 1:
+        columns.update({name: measure(calib.select(name)) for name in calib.counts})
+    names = list(columns["all"])
+    rows = [[metric, *(f"{col[metric]:.4f}" for col in columns.values())] for metric in names]
+    print(format_table(["metric", *columns], rows))
+    print(f"\nset {calib.id}: {calib.nsamples} x {calib.seqlen} tokens, mixture {calib.mixture.spec()}")
+    if args.json:
+        report = {
+            "calibration": {
+                "id": calib.id,
+                "mixture": calib.mixture.spec(),
+                "mixture_id": calib.mixture.id,
+                "counts": calib.counts,
+                "seqlen": calib.seqlen,
+                "seed": calib.seed,
+                "sampling": calib.sampling,
+            },
+            "model": args.model,
+            "metrics": columns["all"],
+            "by_source": {k: v for k, v in columns.items() if k != "all"},
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return 0

@@ -1,0 +1,155 @@
+"""User sources files: point built-in sources at local files, and define new ones.
+
+A YAML file (passed as ``--sources-file`` or listed in ``$CALRAY_SOURCES``)::
+
+    sources:
+      gsm8k:                          # a built-in: read these files instead of the hub
+        files: data/gsm8k/train.jsonl # relative to this YAML file; ~ and $VARS expand
+      wiki-sample:                    # a new source
+        dimension: general
+        files: [data/wiki_demo.txt]
+        text_unit: line               # text files: line | paragraph | document
+        sampling: random-window
+      metamath-backward:
+        dimension: math
+        files: data/GSM8K_Backward.jsonl
+        fields: [question, inv_question_pred_answer]
+        warning: overlaps GSM8K test
+
+Keys of an entry are those of ``SourceEntry``; an unknown key is an error. An entry for a
+registered source overrides only the keys it gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator
+
+from calray.config import StrictModel, validate
+from calray.data.sources import (
+    Dimension,
+    FileFormat,
+    FileOrigin,
+    HubOrigin,
+    SamplingMethod,
+    Source,
+    TextUnit,
+    _SOURCES,
+    register_source,
+)
+from calray.errors import CalrayError
+
+
+class HubEntry(StrictModel):
+    path: str
+    name: str | None = None
+    split: str = "train"
+    data_files: str | list[str] | None = None
+    revision: str | None = None
+    streaming: bool = False
+    max_documents: int | None = Field(default=None, ge=1)
+
+
+class SourceEntry(StrictModel):
+    """One source in a sources file; every key is optional when overriding a registered source."""
+
+    dimension: Dimension | None = None
+    description: str | None = None
+    warning: str | None = None
+    files: str | list[str] | None = None
+    format: FileFormat | None = None
+    text_unit: TextUnit | None = None
+    json_field: str | None = None
+    hub: HubEntry | None = None
+    fields: list[str] | None = None
+    template: str | None = None
+    separator: str | None = None
+    join_with: str | None = None
+    sampling: SamplingMethod | None = None
+
+    @field_validator("files")
+    @classmethod
+    def _non_empty(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if v is not None and not v:
+            raise ValueError("give at least one file")
+        return v
+
+
+class SourcesFile(StrictModel):
+    sources: dict[str, SourceEntry]
+
+
+def _resolve(path: str, base: Path) -> str:
+    expanded = Path(os.path.expandvars(os.path.expanduser(path)))
+    return str(expanded if expanded.is_absolute() else (base / expanded).resolve())
+
+
+def _apply(name: str, entry: SourceEntry, base: Path, current: Source | None) -> Source:
+    given = entry.model_dump(exclude_unset=True)
+    if current is None:
+        if entry.dimension is None or (entry.files is None and entry.hub is None):
+            raise CalrayError(
+                f"new source {name!r} needs `dimension:` (one of general, commonsense, code, math) "
+                "and `files:` or `hub:`"
+            )
+    changes: dict[str, Any] = {}
+    for key in ("dimension", "description", "warning", "template", "separator", "join_with", "sampling"):
+        if key in given:
+            changes[key] = given[key]
+    if "fields" in given:
+        changes["fields"] = tuple(given["fields"])
+        if "template" not in given:
+            changes["template"] = None  # new fields replace the old template's choice of fields
+    if entry.hub is not None:
+        hub = entry.hub.model_dump()
+        if isinstance(hub["data_files"], list):
+            hub["data_files"] = tuple(hub["data_files"])
+        changes["hub"] = HubOrigin(**hub)
+        if entry.files is None:
+            changes["files"] = None  # `hub:` alone means: read the hub
+    file_keys = {"format", "text_unit", "json_field"} & given.keys()
+    file_options = {k: given[k] for k in file_keys}
+    if entry.files is not None:  # new files: format etc. inferred afresh unless given
+        paths = [entry.files] if isinstance(entry.files, str) else entry.files
+        changes["files"] = FileOrigin(paths=tuple(_resolve(p, base) for p in paths), **file_options)
+    elif file_options:
+        if current is None or current.files is None:
+            raise CalrayError(f"source {name!r}: {sorted(file_keys)} given without `files:`")
+        changes["files"] = dataclasses.replace(current.files, **file_options)
+    if current is None:
+        return Source(name=name, **changes)
+    if "files" in changes or "hub" in changes:
+        changes.setdefault("loader", None)  # a sources file always wins over a Python loader
+    return dataclasses.replace(current, **changes)
+
+
+def load_sources_file(path: str | os.PathLike[str]) -> list[Source]:
+    """Parse and validate a sources file into Sources (registered ones overridden), unregistered."""
+    path = Path(path)
+    if not path.is_file():
+        raise CalrayError(f"sources file {str(path)!r} does not exist; pass an existing YAML file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise CalrayError(f"sources file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CalrayError(f"sources file {str(path)!r} must hold a mapping with a `sources:` key")
+    spec = validate(SourcesFile, data, f"sources file {str(path)!r}")
+    base = path.resolve().parent
+    return [
+        _apply(name, entry, base, _SOURCES.get(name) if name in _SOURCES else None)
+        for name, entry in spec.sources.items()
+    ]
+
+
+def use_sources_file(path: str | os.PathLike[str]) -> list[str]:
+    """Register every source of a sources file (overriding registered ones); return their names."""
+    sources = load_sources_file(path)
+    for source in sources:
+        register_source(source, replace=True)
+    return [s.name for s in sources]
