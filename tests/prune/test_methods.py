@@ -38,7 +38,7 @@ def test_sparsegpt_prepares_one_factor_for_every_linear_of_an_input():
     _, H = random_layer(8, 32, seed=2)
     prepared = method.prepare(H, name="attn")
     assert isinstance(prepared, HessianFactor)
-    assert method.info(prepared) == {"percdamp": 0.01, "dead_inputs": 0.0}
+    assert method.info(prepared) == {"percdamp": 0.01, "damping_escalations": 0.0, "dead_inputs": 0.0}
     louder = dataclasses.replace(method, percdamp=0.1)
     assert louder.info(louder.prepare(H, name="attn"))["percdamp"] == 0.1
 
