@@ -6,8 +6,8 @@ becomes zero, its error err = w_i / U_ii spreads to the later columns as
 W[:, i:] -= err U[i, i:]. Columns are swept in blocks of ``block_size``: inside a block
 every update is applied at once; the later blocks receive the block's errors in one
 matrix product (the "lazy batch" update). The sweep runs on a private transposed copy, so a
-column is a contiguous row and every update is one in-place BLAS call. The result equals the plain column-by-column
-OBS sweep up to rounding.
+column is a contiguous row and every update is one in-place BLAS call. The result equals
+the plain column-by-column OBS sweep up to rounding.
 
 Which weights to prune: unstructured, at each block's start, the lowest W^2 / U_ii^2 over
 the whole block (all rows), on the already-updated weights, with the layer's exact count
