@@ -26,7 +26,7 @@ that reads that input (q, k and v share one factored Hessian)::
     for proj in ("q_proj", "k_proj", "v_proj"):
         target.check_width(W[proj].shape[1], name=proj)
         W[proj] = method.prune(W[proj], prepared, target, name=proj)
-    report = method.info(prepared)                # {"percdamp": 0.01, "dead_inputs": 0.0, ...}
+    report = method.info(prepared)                # {"percdamp": 0.01, "dead_inputs": 0.0}
 """
 
 from calray.prune.checks import PruningError
