@@ -6,9 +6,12 @@ started from a scrubbed environment in a fresh temporary directory, with these l
 - wall-clock timeout, after which the whole process group is killed; RLIMIT_CPU as backstop;
 - memory (RLIMIT_AS/RLIMIT_DATA), file size (RLIMIT_FSIZE), open files, no core dumps;
 - processes: RLIMIT_NPROC. The kernel does not apply it to root, so when calray runs as
-  root the program is switched to a fresh, otherwise unused uid: the limit then binds, the
-  program cannot touch files that are not world-writable, and afterwards every process
-  left with that uid is killed (``kill(-1)`` from that uid), so nothing it forked survives;
+  root the program is switched to a fresh, otherwise unused uid: the limit then binds and
+  the program cannot touch files that are not world-writable;
+- a new PID namespace whose first process is the program: when it ends or is killed at the
+  deadline, the kernel kills and reaps everything it forked (even children that escaped its
+  process group with setsid). Without namespaces the process group is killed, and as root
+  every process left with the sandbox uid (``kill(-1)`` from that uid);
 - network: a new network namespace (``unshare(CLONE_NEWNET)``, as root, or inside a new user
   namespace otherwise) in which no interface is up. Where the kernel or a container refuses
   namespaces, socket creation and name resolution are replaced by functions that raise,
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
 PASSED = "calray-sandbox: passed"
+TIMEOUT_EXIT = 124  # the supervisor's exit code when it killed the program at the deadline
 # Uids far above any real account's; each run picks a random one, so concurrent runs never
 # share an RLIMIT_NPROC budget or each other's files.
 UID_RANGE = (1_500_000_000, 2_000_000_000)
@@ -117,6 +121,7 @@ def _run_once(program: str, limits: SandboxLimits, python: str) -> ExecResult:
             "max_processes": max_procs,
             "uid": uid,
             "guard": limits.guard,
+            "timeout_s": limits.timeout_s,
         }
         proc = subprocess.Popen(
             [python, "-I", "-S", str(BOOT), json.dumps(cfg)],
@@ -128,8 +133,12 @@ def _run_once(program: str, limits: SandboxLimits, python: str) -> ExecResult:
             start_new_session=True,
         )
         try:
-            _, err = proc.communicate(timeout=limits.timeout_s)
-            status = "passed" if proc.returncode == 0 and PASSED in err.decode(errors="replace") else "failed"
+            # the in-sandbox supervisor enforces the deadline; this one is the backstop
+            _, err = proc.communicate(timeout=limits.timeout_s + 5.0)
+            if proc.returncode == TIMEOUT_EXIT:
+                status = "timeout"
+            else:
+                status = "passed" if proc.returncode == 0 and PASSED in err.decode(errors="replace") else "failed"
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()

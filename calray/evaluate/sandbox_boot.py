@@ -1,6 +1,7 @@
 """Runs inside the sandbox process (``python -I -S sandbox_boot.py CONFIG``); stdlib only.
 
-Order matters: read the program while still privileged, isolate the network, set resource
+Order matters: read the program while still privileged, isolate network and PIDs (a
+supervisor stays outside the new PID namespace and enforces the deadline), set resource
 limits, drop to the sandbox uid (when started as root), disable destructive functions, then
 run. Exit status 0 = every test passed. The first stderr line reports the network isolation.
 """
@@ -9,20 +10,33 @@ import ctypes
 import json
 import os
 import resource
+import signal
 import sys
+import time
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 PASSED = "calray-sandbox: passed"
+TIMEOUT_EXIT = 124
 
 
-def isolate_network(mode):
-    """A fresh network namespace has only a down loopback: no connection can leave it."""
+def unshare(flags):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.geteuid() != 0:
+        flags |= CLONE_NEWUSER  # unprivileged namespaces live inside a user namespace
+    return libc.unshare(flags) == 0
+
+
+def isolate(mode):
+    """A fresh network namespace has only a down loopback, so no connection can leave it; a
+    fresh PID namespace dies whole (and is reaped by the kernel) when its first process dies.
+    Returns (network isolation used, whether a PID namespace was created)."""
     if mode == "namespace":
-        libc = ctypes.CDLL(None, use_errno=True)
-        flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
-        if libc.unshare(flags) == 0:
-            return "namespace"
+        if unshare(CLONE_NEWNET | CLONE_NEWPID):
+            return "namespace", True
+        if unshare(CLONE_NEWNET):
+            return "namespace", False
     import socket
 
     def refuse(*args, **kwargs):
@@ -33,7 +47,21 @@ def isolate_network(mode):
     socket.create_connection = refuse
     socket.getaddrinfo = refuse
     socket.fromfd = refuse
-    return "in-process"
+    return "in-process", False
+
+
+def supervise(pid, timeout):
+    """Wait for the namespace's first process; kill it (and so the namespace) at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status >> 8
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return TIMEOUT_EXIT
+        time.sleep(0.01)
 
 
 def set_limits(cfg):
@@ -70,7 +98,12 @@ def main():
     cfg = json.loads(sys.argv[1])
     with open(cfg["program"], encoding="utf-8") as f:
         source = f.read()
-    network = isolate_network(cfg["network"])
+    network, pid_namespace = isolate(cfg["network"])
+    if pid_namespace:
+        child = os.fork()  # the child is process 1 of the new PID namespace
+        if child:
+            code = supervise(child, cfg["timeout_s"])
+            os._exit(code if code >= 0 else 128 - code)
     set_limits(cfg)
     if cfg["uid"] is not None:
         os.setgroups([])
