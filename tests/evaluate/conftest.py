@@ -23,3 +23,15 @@ def tiny_lm() -> HFModel:
 @pytest.fixture(scope="session")
 def local_data(shared_dir: Path) -> LocalData:
     return LocalData(root=shared_dir / "data")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> object:
+    """Tiny models gain nothing from a second thread, and on a shared 2-core machine it
+    costs several-fold (threads spin waiting for a busy core)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
