@@ -91,9 +91,9 @@ class HFModel(TokenLM):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device), use_cache=False)
-        return out.logits
+    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        mask = attention_mask.to(self.device) if attention_mask is not None else None
+        return self.model(input_ids=input_ids.to(self.device), attention_mask=mask, use_cache=False).logits
 
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
         from transformers import GenerationConfig

@@ -72,8 +72,10 @@ class TokenLM(ABC):
 
     # --- hooks -------------------------------------------------------------------------
     @abstractmethod
-    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids and mask -> (B, T, V) next-token logits."""
+    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) next-token logits. ``attention_mask`` (B, T) marks real tokens
+        of left-padded rows; None means right padding, which a causal model needs no mask for
+        (padding comes after every real token), so the fast causal attention path is kept."""
 
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
         """Left-padded (B, T) prompts -> greedy new tokens per row (may run past a stop string;
@@ -156,12 +158,10 @@ class TokenLM(ABC):
             seqs = [unique[j] for j in batch]
             width = len(seqs[0])
             ids = torch.full((len(seqs), width), self.pad_token_id, dtype=torch.long)  # right-padded
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
             for row, seq in enumerate(seqs):
                 ids[row, : len(seq)] = torch.tensor(seq)
-                mask[row, : len(seq)] = 1
             with torch.no_grad():
-                logits = self._logits(ids, mask)  # (B, T, V)
+                logits = self._logits(ids, None)  # (B, T, V)
             for row, seq in enumerate(seqs):
                 for i in inputs[seq]:
                     cont = requests[i][1]
