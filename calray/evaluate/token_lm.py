@@ -15,6 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -63,7 +64,7 @@ class TokenLM(ABC):
     subclass with a KV cache (``HFModel``) replaces.
     """
 
-    tokenizer: object
+    tokenizer: Any
     max_length: int
     batch_size: int
     add_bos: bool

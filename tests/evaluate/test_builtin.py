@@ -29,6 +29,9 @@ FILES = {
     "gsm8k": ("gsm8k/test.jsonl", 1319),
     "humaneval": ("humaneval/HumanEval.jsonl.gz", 164),
     "mbpp": ("mbpp/mbpp.jsonl", 500),
+    "svamp": ("svamp/SVAMP.json", 1000),
+    "math500": ("math500/test.jsonl", 500),
+    "tinyshakespeare": ("tinyshakespeare/input.txt", 216),  # passages of >= 5,000 characters
 }
 
 
@@ -115,6 +118,18 @@ def test_mbpp_reference_code_passes(local_data: LocalData, shared_dir: Path) -> 
     codes = {r["text"]: r["code"] for r in map(json.loads, open(shared_dir / "data/mbpp/mbpp.jsonl"))}
     right = FakeLM(generate=lambda ctx, args: codes[ctx.split("here is your task: ")[-1].split(" Your code should")[0]])
     assert get_task("mbpp").evaluate(right, data=local_data, limit=6).metrics["pass@1"] == 1.0
+
+
+def test_math500_answers_extract_and_normalise(local_data: LocalData) -> None:
+    from calray.evaluate.builtin.extra_math import extract_final_answer, normalize_final_answer
+
+    items = get_task("math500").load(local_data)[0]  # type: ignore[attr-defined]
+    # the few-shot targets end in Minerva's answer sentence: it must read back as the answer
+    assert all(normalize_final_answer(extract_final_answer(i.target)) == normalize_final_answer(i.answer) for i in items)
+    assert normalize_final_answer("\\boxed{\\dfrac{1}{2}}") == normalize_final_answer("$\\frac12$") == "\\frac{1}{2}"
+    assert extract_final_answer("so \\boxed{x^{2}} done") == "x^{2}"
+    svamp = get_task("svamp").load(local_data)[0]  # type: ignore[attr-defined]
+    assert svamp[0].answer == "51" and svamp[0].query.endswith("pack?\nAnswer:")
 
 
 def test_hub_rows_map_to_the_same_items(monkeypatch: pytest.MonkeyPatch) -> None:

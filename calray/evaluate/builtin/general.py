@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from calray.errors import CalrayError
 from calray.evaluate.builtin.sources import LocalData, hub_rows, open_text
 from calray.evaluate.registry import register_task
 from calray.evaluate.tasks import ChoiceItem, MultipleChoiceTask, PerplexityTask, TaskGroup, TextItem
@@ -93,7 +94,32 @@ def mmlu_subtasks(data: LocalData | None) -> list[MultipleChoiceTask]:
     return [mmlu_subject_task(s, d["test"], d["dev"]) for s, d in sorted(by_subject.items())]
 
 
+def passages(text: str, *, min_chars: int = 5000) -> list[str]:
+    """Consecutive blank-line-separated blocks joined into passages of at least ``min_chars``,
+    so a single long text can be scored on a deterministic subset (``limit``)."""
+    out, current = [], ""
+    for block in text.split("\n\n"):
+        current = f"{current}\n\n{block}" if current else block
+        if len(current) >= min_chars:
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
+    return out
+
+
+def tinyshakespeare_items(data: LocalData | None) -> list[TextItem]:
+    """Karpathy's tinyshakespeare in ~5,000-character passages: out-of-domain perplexity."""
+    path = data.path("tinyshakespeare", "tinyshakespeare/input.txt") if data else None
+    if path is None:
+        raise CalrayError("task 'tinyshakespeare' has no hub dataset; configure LocalData (--data DIR) with its input.txt")
+    with open_text(path) as f:
+        return [TextItem(p) for p in passages(f.read())]
+
+
 MMLU = TaskGroup(name="mmlu", subtasks=mmlu_subtasks, metric="acc", num_fewshot=5)
 WIKITEXT = PerplexityTask(name="wikitext", items=wikitext_items, metric="word_perplexity")
+TINYSHAKESPEARE = PerplexityTask(name="tinyshakespeare", items=tinyshakespeare_items, metric="word_perplexity")
 register_task(MMLU)
+register_task(TINYSHAKESPEARE)
 register_task(WIKITEXT)
