@@ -8,6 +8,12 @@ dimensions; ``retention`` compares pruned with dense scores.
 >>> from calray.evaluate import HFModel, capability_map, evaluate_capabilities, LocalData
 >>> lm = HFModel.from_pretrained("model-dir")  # doctest: +SKIP
 >>> scores = evaluate_capabilities(lm, capability_map("paper").with_overrides(limit=50), data=LocalData(root="data"))  # doctest: +SKIP
+
+Tasks from in-memory records, and a map over them (register the tasks first: a map's
+entries are checked against the task registry):
+
+>>> register_task(MultipleChoiceTask(name="toy_mc", items=[ChoiceItem("2+2=", ("4", "5"), 0)]))  # doctest: +SKIP
+>>> register_capability_map("toy", {"dimensions": {"math": [{"task": "toy_mc", "metric": "acc"}]}})  # doctest: +SKIP
 """
 
 from calray.evaluate import builtin as _builtin  # noqa: F401  (registers the built-in tasks)
