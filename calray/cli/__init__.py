@@ -16,7 +16,12 @@ from calray import __version__
 from calray.errors import CalrayError
 
 # Modules that add subcommands, in the order --help lists them.
-COMMAND_MODULES: list[str] = ["calray.cli.sources", "calray.cli.calib", "calray.cli.metrics"]
+COMMAND_MODULES: list[str] = [
+    "calray.cli.sources",
+    "calray.cli.calib",
+    "calray.cli.metrics",
+    "calray.cli.eval",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

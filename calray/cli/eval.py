@@ -1,0 +1,106 @@
+"""``calray eval``: capability scores of a model and, with ``--dense``, its retention."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from calray.errors import CalrayError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="score a model per capability dimension; with --dense, retention against the dense model",
+        description="Score MODEL on the tasks of a capability map; with --dense BASE also score BASE (cached "
+        "per model fingerprint) and print retention = pruned/dense x100 per task, dimension and in total.",
+    )
+    p.add_argument("--model", required=True, type=Path, help="transformers model directory to evaluate")
+    p.add_argument("--dense", type=Path, help="the dense (unpruned) model directory to compare against")
+    p.add_argument("--dims", help="comma-separated dimensions to evaluate (default: all of the map)")
+    p.add_argument("--capabilities", default="paper", help="registered map name or YAML file (default: paper)")
+    p.add_argument("--limit", type=int, help="cap every task at N items (a fixed deterministic subset)")
+    p.add_argument("--max-new-tokens", type=int, help="cap generated tokens per item (smoke runs)")
+    p.add_argument("--data", type=Path, help="folder laid out like the offline data kit (shared/data)")
+    p.add_argument("--data-config", type=Path, help="YAML LocalData config: {root: DIR, files: {task: PATH}}")
+    p.add_argument("--json", type=Path, help="write the full results as JSON to this file")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, help="context length (default: the model's, capped at 4096)")
+    p.add_argument("--device", help="torch device, e.g. cuda:0 (default: cpu)")
+    p.add_argument("--dtype", help="torch dtype name, e.g. bfloat16 (default: the checkpoint's)")
+    p.add_argument("--cache-dir", type=Path, help="dense-score cache (default: $CALRAY_CACHE or ~/.cache/calray)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.set_defaults(func=run)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from calray.evaluate import (
+        DenseCache,
+        HFModel,
+        LocalData,
+        capability_map,
+        evaluate_capabilities,
+        fingerprint_dir,
+        load_local_data,
+        retention,
+    )
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.data and args.data_config:
+        raise CalrayError("give --data or --data-config, not both")
+    data = load_local_data(args.data_config) if args.data_config else LocalData(root=args.data) if args.data else None
+    dims = [d.strip() for d in args.dims.split(",") if d.strip()] if args.dims else None
+    cmap = capability_map(args.capabilities if not Path(args.capabilities).is_file() else Path(args.capabilities))
+    cmap = cmap.select(dims).with_overrides(limit=args.limit, max_new_tokens=args.max_new_tokens)
+    options = dict(batch_size=args.batch_size, max_length=args.max_length, device=args.device, dtype=args.dtype)
+
+    scores = evaluate_capabilities(HFModel.from_pretrained(args.model, **options), cmap, data=data)
+    out: dict[str, Any] = {"model": str(args.model), "scores": scores.to_dict()}
+    header = ["dimension", "task", "metric", "n", "chance", "dense", "pruned", "retention"]
+    rows = [header]
+    if args.dense:
+        settings = {k: str(v) for k, v in options.items() if k != "batch_size"}
+        cache = DenseCache(args.cache_dir, data=data, settings=settings)
+        n_tasks = len({spec.task for specs in cmap.dimensions.values() for spec in specs})
+
+        def compute_dense(cached: dict[str, Any]) -> Any:  # loads the dense model only if needed
+            lm = HFModel.from_pretrained(args.dense, **options) if len(cached) < n_tasks else None
+            return evaluate_capabilities(lm, cmap, data=data, cached=cached)  # type: ignore[arg-type]
+
+        dense = cache.scores(fingerprint_dir(args.dense, memo=cache.root / "file-digests"), cmap, compute_dense)
+        report = retention(scores, dense)
+        out.update(dense_model=str(args.dense), dense=dense.to_dict(), retention=report.to_dict())
+        for t in report.tasks:
+            ret = t.note if t.retention is None else f"{t.retention:.1f}"
+            rows.append([t.dimension, t.task, t.metric, str(t.n), _fmt(t.chance), _fmt(t.dense), _fmt(t.pruned), ret])
+        for dim, value in report.dimensions.items():
+            rows.append([dim, "(mean)", "", "", "", "", "", "undefined" if value is None else f"{value:.1f}"])
+        rows.append(["total", "", "", "", "", "", "", "undefined" if report.total is None else f"{report.total:.1f}"])
+    else:
+        for dim, specs in cmap.dimensions.items():
+            for spec in specs:
+                s = scores.tasks[spec.task]
+                m = spec.resolved_metric
+                rows.append([dim, spec.task, m, str(s.n), _fmt(s.chance.get(m)), "", _fmt(s.metrics[m]), ""])
+    print(format_table(rows))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,55 @@
+"""Per-capability evaluation of a (pruned) model and its retention against the dense model.
+
+Tasks talk to an ``EvalModel`` (``loglikelihood``, ``loglikelihood_rolling``,
+``generate_until``, batched); ``HFModel`` implements it for a transformers model. Built-in
+tasks carry lm-eval-harness's names and prompts; a ``CapabilityMap`` groups tasks into
+dimensions; ``retention`` compares pruned with dense scores.
+
+>>> from calray.evaluate import HFModel, capability_map, evaluate_capabilities, LocalData
+>>> lm = HFModel.from_pretrained("model-dir")  # doctest: +SKIP
+>>> scores = evaluate_capabilities(lm, capability_map("paper").with_overrides(limit=50), data=LocalData(root="data"))  # doctest: +SKIP
+
+Tasks from in-memory records, and a map over them (register the tasks first: a map's
+entries are checked against the task registry):
+
+>>> register_task(MultipleChoiceTask(name="toy_mc", items=[ChoiceItem("2+2=", ("4", "5"), 0)]))  # doctest: +SKIP
+>>> register_capability_map("toy", {"dimensions": {"math": [{"task": "toy_mc", "metric": "acc"}]}})  # doctest: +SKIP
+"""
+
+from calray.evaluate import builtin as _builtin  # noqa: F401  (registers the built-in tasks)
+from calray.evaluate.builtin.sources import LocalData, load_local_data
+from calray.evaluate.capabilities import CapabilityMap, TaskSpec, capability_map, load_builtin_maps, register_capability_map
+from calray.evaluate.dense_cache import DenseCache, fingerprint_dir, fingerprint_module
+from calray.evaluate.fake import FakeLM
+from calray.evaluate.hf_model import HFModel
+from calray.evaluate.interface import EvalModel, GenerationArgs, LoglikelihoodResult, RollingResult
+from calray.evaluate.registry import CAPABILITY_MAPS, TASKS, get_task, register_task
+from calray.evaluate.retention import ChanceRule, RetentionReport, TaskRetention, retention
+from calray.evaluate.runner import CapabilityScores, evaluate_capabilities, evaluate_task
+from calray.evaluate.sandbox import ExecResult, SandboxLimits, run_program, run_programs
+from calray.evaluate.tasks import (
+    AnswerItem,
+    ChoiceItem,
+    CodeItem,
+    CodeTask,
+    GenerationTask,
+    MultipleChoiceTask,
+    PerplexityTask,
+    Task,
+    TaskGroup,
+    TaskScore,
+    TextItem,
+)
+from calray.evaluate.token_lm import TokenLM, rolling_windows
+
+load_builtin_maps()
+
+__all__ = [
+    "CAPABILITY_MAPS", "TASKS", "AnswerItem", "CapabilityMap", "CapabilityScores", "ChanceRule", "ChoiceItem",
+    "CodeItem", "CodeTask", "DenseCache", "EvalModel", "ExecResult", "FakeLM", "GenerationArgs", "GenerationTask",
+    "HFModel", "LocalData", "LoglikelihoodResult", "MultipleChoiceTask", "PerplexityTask", "RetentionReport",
+    "RollingResult", "SandboxLimits", "Task", "TaskGroup", "TaskRetention", "TaskScore", "TaskSpec", "TextItem",
+    "TokenLM", "capability_map", "evaluate_capabilities", "evaluate_task", "fingerprint_dir", "fingerprint_module",
+    "get_task", "load_local_data", "register_capability_map", "register_task", "retention", "rolling_windows",
+    "run_program", "run_programs",
+]

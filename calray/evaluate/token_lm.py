@@ -1,0 +1,223 @@
+"""Tokenisation, batching and windowing shared by every token-level model implementation.
+
+``TokenLM`` turns the string-level ``EvalModel`` requests into padded token batches, the way
+lm-evaluation-harness's ``HFLM`` does (same context/continuation split, same rolling windows),
+and leaves one hook to subclasses: ``_logits(input_ids, attention_mask)``. ``HFModel`` fills it
+with an in-process transformers model; a sharded pipeline fills it with its last stage's logits.
+Requests are sorted by length (longest first, so memory errors come early), identical inputs
+are scored once (e.g. MMLU's four one-token answers share a single forward row), and every
+batch is one forward pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from calray.evaluate.interface import GenerationArgs, LoglikelihoodResult, RollingResult, cut_at_stop
+
+log = logging.getLogger(__name__)
+
+TokenRequest = tuple[list[int], list[int]]  # (context tokens, continuation tokens)
+
+
+def rolling_windows(tokens: list[int], *, prefix_token: int, max_length: int, context_len: int = 1) -> Iterator[TokenRequest]:
+    """Split ``tokens`` into (context, continuation) windows that predict every token once.
+
+    The first window is conditioned on ``prefix_token`` alone; each later window predicts up
+    to ``max_length - context_len + 1`` new tokens and sees ``context_len`` tokens before them
+    (lm-eval's ``get_rolling_token_windows`` + ``make_disjoint_window``; context_len=1 gives
+    disjoint windows, a larger one a sliding window with overlap as context).
+    """
+    if not 1 <= context_len <= max_length:
+        raise ValueError(f"context_len must be in [1, max_length={max_length}], got {context_len}")
+    if not tokens:
+        return
+    first = min(max_length, len(tokens))
+    yield [prefix_token], tokens[:first]
+    predicted = first
+    step = max_length - context_len + 1
+    while predicted < len(tokens):
+        n = min(len(tokens) - predicted, step)
+        end = predicted + n
+        window = tokens[max(end - max_length - 1, 0) : end - 1]  # model input of this window
+        yield window[: len(window) - (n - 1)], tokens[end - n : end]
+        predicted = end
+
+
+def _batches(order: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
+
+
+class TokenLM(ABC):
+    """String requests -> token batches -> one ``_logits`` call per batch.
+
+    Subclasses set ``tokenizer`` (a transformers tokenizer), ``max_length`` and
+    ``batch_size`` and implement ``_logits``; ``_greedy`` has a cache-free default that a
+    subclass with a KV cache (``HFModel``) replaces.
+    """
+
+    tokenizer: Any
+    max_length: int
+    batch_size: int
+    add_bos: bool
+    context_len: int = 1
+    progress: bool | None = None
+
+    # --- hooks -------------------------------------------------------------------------
+    @abstractmethod
+    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) next-token logits. ``attention_mask`` (B, T) marks real tokens
+        of left-padded rows; None means right padding, which a causal model needs no mask for
+        (padding comes after every real token), so the fast causal attention path is kept."""
+
+    def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
+        """Left-padded (B, T) prompts -> greedy new tokens per row (may run past a stop string;
+        the caller cuts). Default: re-run the whole prefix each step (no KV cache)."""
+        ids, mask = input_ids, attention_mask
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        new: list[list[int]] = [[] for _ in range(ids.shape[0])]
+        eos = self.eos_token_id
+        for _ in range(args.max_new_tokens):
+            nxt = self._logits(ids, mask)[:, -1, :].argmax(-1)  # (B,)
+            for row in range(ids.shape[0]):
+                if not done[row]:
+                    new[row].append(int(nxt[row]))
+                    text = self.tokenizer.decode(new[row], skip_special_tokens=True)
+                    if int(nxt[row]) == eos or any(s and s in text for s in args.until):
+                        done[row] = True
+            if bool(done.all()):
+                break
+            ids = torch.cat([ids, nxt[:, None]], dim=1)[:, -self.max_length :]
+            mask = torch.cat([mask, torch.ones_like(nxt[:, None])], dim=1)[:, -self.max_length :]
+        return new
+
+    # --- tokenisation --------------------------------------------------------------------
+    @property
+    def eos_token_id(self) -> int:
+        return self.tokenizer.eos_token_id  # type: ignore[attr-defined]
+
+    @property
+    def prefix_token_id(self) -> int:
+        """The token that conditions an empty context: BOS, else EOS (as lm-eval)."""
+        bos = self.tokenizer.bos_token_id  # type: ignore[attr-defined]
+        return bos if bos is not None else self.eos_token_id
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.pad_token_id  # type: ignore[attr-defined]
+        return pad if pad is not None else self.eos_token_id
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, without special tokens (one batched tokenizer call)."""
+        if not texts:
+            return []
+        return self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]  # type: ignore[operator]
+
+    def _with_bos(self, ids: list[int]) -> list[int]:
+        return [self.prefix_token_id, *ids] if (self.add_bos or not ids) else ids
+
+    def encode_pairs(self, requests: Sequence[tuple[str, str]]) -> list[TokenRequest]:
+        """lm-eval's split: trailing spaces of the context move to the continuation; the
+        continuation's tokens are those of ``encode(context + continuation)`` past the context's."""
+        contexts, wholes = [], []
+        for context, continuation in requests:
+            stripped = context.rstrip()
+            contexts.append(stripped)
+            wholes.append(stripped + context[len(stripped) :] + continuation)
+        ctx_ids, whole_ids = self.encode(contexts), self.encode(wholes)
+        out = []
+        for ctx, whole in zip(ctx_ids, whole_ids):
+            cont = whole[len(ctx) :]
+            if not cont:
+                raise ValueError("a continuation encodes to no tokens; it must be non-empty")
+            out.append((self._with_bos(ctx), cont))
+        return out
+
+    # --- scoring ---------------------------------------------------------------------------
+    def _bar(self, total: int, desc: str) -> tqdm:
+        return tqdm(total=total, desc=desc, disable=True if self.progress is False else None, leave=False)
+
+    def score_tokens(self, requests: Sequence[TokenRequest], *, desc: str = "loglikelihood") -> list[LoglikelihoodResult]:
+        """Score token-level (context, continuation) pairs; identical model inputs share a row."""
+        inputs: dict[tuple[int, ...], list[int]] = defaultdict(list)  # model input -> request indices
+        for i, (ctx, cont) in enumerate(requests):
+            if len(cont) > self.max_length:
+                raise ValueError(f"continuation of {len(cont)} tokens exceeds max_length {self.max_length}")
+            inputs[tuple((ctx + cont)[-(self.max_length + 1) :][:-1])].append(i)
+        unique = sorted(inputs, key=lambda seq: (-len(seq), seq))
+        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        bar = self._bar(len(requests), desc)
+        for batch in _batches(list(range(len(unique))), self.batch_size):
+            seqs = [unique[j] for j in batch]
+            width = len(seqs[0])
+            ids = torch.full((len(seqs), width), self.pad_token_id, dtype=torch.long)  # right-padded
+            for row, seq in enumerate(seqs):
+                ids[row, : len(seq)] = torch.tensor(seq)
+            with torch.no_grad():
+                logits = self._logits(ids, None)  # (B, T, V)
+            for row, seq in enumerate(seqs):
+                for i in inputs[seq]:
+                    cont = requests[i][1]
+                    span = logits[row, len(seq) - len(cont) : len(seq)].float().log_softmax(-1)  # (C, V)
+                    target = torch.tensor(cont, device=span.device)
+                    lp = span.gather(-1, target[:, None]).sum().item()
+                    results[i] = LoglikelihoodResult(float(lp), bool((span.argmax(-1) == target).all()))
+                    bar.update(1)
+        bar.close()
+        return results  # type: ignore[return-value]
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
+        return self.score_tokens(self.encode_pairs(requests))
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingResult]:
+        windows: list[TokenRequest] = []
+        owner: list[int] = []
+        counts: list[int] = []
+        for i, ids in enumerate(self.encode(texts)):
+            counts.append(len(ids))
+            for window in rolling_windows(ids, prefix_token=self.prefix_token_id, max_length=self.max_length, context_len=self.context_len):
+                windows.append(window)
+                owner.append(i)
+        sums = [0.0] * len(texts)
+        for i, res in zip(owner, self.score_tokens(windows, desc="rolling loglikelihood")):
+            sums[i] += res.logprob
+        return [RollingResult(s, n) for s, n in zip(sums, counts)]
+
+    def generate_until(self, requests: Sequence[tuple[str, GenerationArgs]]) -> list[str]:
+        contexts = [self._with_bos(ids) for ids in self.encode([c for c, _ in requests])]
+        groups: dict[GenerationArgs, list[int]] = defaultdict(list)
+        for i, (_, args) in enumerate(requests):
+            groups[args].append(i)
+        out: list[str] = [""] * len(requests)
+        bar = self._bar(len(requests), "generate_until")
+        for args, members in groups.items():
+            new_tokens = min(args.max_new_tokens, self.max_length - 1)
+            if new_tokens < args.max_new_tokens:
+                log.warning("max_new_tokens %d exceeds max_length %d; generating %d", args.max_new_tokens, self.max_length, new_tokens)
+                args = GenerationArgs(until=args.until, max_new_tokens=new_tokens)
+            keep = self.max_length - new_tokens  # left-truncate prompts so prompt + output fits
+            members.sort(key=lambda i: -len(contexts[i]))
+            for batch in _batches(members, self.batch_size):
+                seqs = [contexts[i][-keep:] for i in batch]
+                width = max(len(s) for s in seqs)
+                ids = torch.full((len(seqs), width), self.pad_token_id, dtype=torch.long)  # left-padded
+                mask = torch.zeros((len(seqs), width), dtype=torch.long)
+                for row, seq in enumerate(seqs):
+                    ids[row, width - len(seq) :] = torch.tensor(seq)
+                    mask[row, width - len(seq) :] = 1
+                with torch.no_grad():
+                    new = self._greedy(ids, mask, args)
+                for i, toks in zip(batch, new):
+                    text = self.tokenizer.decode(toks, skip_special_tokens=True)  # type: ignore[attr-defined]
+                    out[i] = cut_at_stop(text, args.until)
+                    bar.update(1)
+        bar.close()
+        return out
