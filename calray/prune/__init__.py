@@ -1,6 +1,95 @@
-"""Pruning engine (pure torch): block adapters, statistics and the layer-by-layer driver."""
+"""Pruning solvers, pure torch: SparseGPT (unstructured and n:m), Wanda and magnitude.
+
+Every solver is a function of (weight, statistic, target) that returns a new pruned weight
+in the input's dtype and device, never modifying its inputs; the math runs in float32
+(float64 for float64 inputs). ``weight`` is (out, in); a GPT-2 Conv1D weight is transposed
+by the caller. ``hessian`` (in, in) = (2/n) sum over calibration tokens of x x^T.
+Unstructured targets are exact: a layer of ``numel`` weights loses exactly
+``Target(sparsity=s).zeros_for(numel)`` of them. Numerical failures raise ``PruningError``
+naming the layer; there is no silent fallback.
+
+Functions (the project's public contract)::
+
+    pruned = sparsegpt(W, H, 0.6)                 # or n_m=(2, 4)
+    pruned = wanda(W, H.diagonal(), 0.6)
+    pruned = magnitude(W, 0.6)
+    layer_error(W, pruned, H)                     # ||dW X||^2 / ||W X||^2
+
+The driver's view: one ``PruningMethod`` per name in ``METHODS``. It accumulates the
+statistic the method asks for once per *input*, prepares it once, and prunes every linear
+that reads that input (q, k and v share one factored Hessian)::
+
+    method = METHODS.get("sparsegpt")             # dataclasses.replace(method, percdamp=0.1)
+    target = Target.parse(n_m="2:4")              # or Target.parse(sparsity=0.6)
+    stat = {"hessian": H, "diag": H.diagonal(), "none": None}[method.statistic]
+    prepared = method.prepare(stat, name="layers.0.attn")
+    for proj in ("q_proj", "k_proj", "v_proj"):
+        target.check_width(W[proj].shape[1], name=proj)
+        W[proj] = method.prune(W[proj], prepared, target, name=proj)
+    report = method.info(prepared)                # {"percdamp": 0.01, "dead_inputs": 0.0}
+
+Over a whole model (adapters.py, statistics.py, driver.py): an adapter finds the decoder
+blocks and rebuilds each block's arguments; statistics are accumulated once per shared input;
+blocks are pruned in order, each on its pruned predecessors' outputs::
+
+    report = prune_model(model, input_ids, METHODS.get("sparsegpt"), Target(sparsity=0.5))
+    save_pruned(model, tokenizer, report, "out/")  # safetensors + pruning_report.json
+
+A shard holding blocks [a, b) calls the same loop on its slice::
+
+    outputs, reports = prune_blocks(blocks, hidden, block_args, method, target, first_index=a)
+"""
 
 from calray.prune.adapters import ADAPTERS, BlockAdapter, adapter_for, call_block, check_supported
 from calray.prune.block_args import BlockArgs
+from calray.prune.checks import PruningError
+from calray.prune.driver import embed_samples, prune_block, prune_blocks, prune_model, run_block, statistic_needed
+from calray.prune.factor import HessianFactor, factor_hessian
+from calray.prune.methods import METHODS, Magnitude, PruningMethod, SparseGPT, Statistic, Wanda
+from calray.prune.metrics import layer_error
+from calray.prune.scored import magnitude, wanda
+from calray.prune.linears import find_linears, set_weight, weight_matrix
+from calray.prune.report import REPORT_NAME, LinearReport, PruningReport
+from calray.prune.sparsegpt import sparsegpt, sparsegpt_from_factor
+from calray.prune.statistics import BlockStatistics, InputStatistic, collect_statistics, input_groups
+from calray.prune.target import Target
 
-__all__ = ["ADAPTERS", "BlockAdapter", "BlockArgs", "adapter_for", "call_block", "check_supported"]
+__all__ = [
+    "ADAPTERS",
+    "METHODS",
+    "REPORT_NAME",
+    "BlockAdapter",
+    "BlockArgs",
+    "BlockStatistics",
+    "InputStatistic",
+    "LinearReport",
+    "PruningReport",
+    "adapter_for",
+    "call_block",
+    "check_supported",
+    "collect_statistics",
+    "embed_samples",
+    "find_linears",
+    "input_groups",
+    "prune_block",
+    "prune_blocks",
+    "prune_model",
+    "run_block",
+    "set_weight",
+    "statistic_needed",
+    "weight_matrix",
+    "HessianFactor",
+    "Magnitude",
+    "PruningError",
+    "PruningMethod",
+    "SparseGPT",
+    "Statistic",
+    "Target",
+    "Wanda",
+    "factor_hessian",
+    "layer_error",
+    "magnitude",
+    "sparsegpt",
+    "sparsegpt_from_factor",
+    "wanda",
+]
