@@ -51,7 +51,7 @@ from calray.prune.scored import magnitude, wanda
 from calray.prune.linears import find_linears, set_weight, weight_matrix
 from calray.prune.report import REPORT_NAME, LinearReport, PruningReport
 from calray.prune.sparsegpt import sparsegpt, sparsegpt_from_factor
-from calray.prune.statistics import BlockStatistics, InputStatistic, collect_statistics, input_groups
+from calray.prune.statistics import BlockStatistics, InputStatistic, collect_statistics
 from calray.prune.target import Target
 
 __all__ = [
@@ -70,7 +70,6 @@ __all__ = [
     "collect_statistics",
     "embed_samples",
     "find_linears",
-    "input_groups",
     "prune_block",
     "prune_blocks",
     "prune_model",

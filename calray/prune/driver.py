@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from calray.prune.adapters import adapter_for, call_block
+from calray.prune.checks import PruningError
 from calray.prune.linears import find_linears, in_features, set_weight, weight_matrix
 from calray.prune.methods import PruningMethod
 from calray.prune.metrics import layer_error
@@ -33,6 +34,28 @@ from calray.prune.target import Target
 log = logging.getLogger(__name__)
 
 Device = torch.device | str
+
+
+def block_name(prefix: str, index: int) -> str:
+    return f"{prefix}.{index}" if prefix else str(index)
+
+
+def model_linears(
+    model: nn.Module, *, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()
+) -> list[dict[str, nn.Module]]:
+    """Per decoder block, the linears ``prune_model`` would prune (full name -> module)."""
+    adapter = adapter_for(model)
+    return [
+        find_linears(block, prefix=block_name(adapter.blocks_path, i), include=include, exclude=exclude)
+        for i, block in enumerate(adapter.blocks)
+    ]
+
+
+def check_widths(selected: Sequence[Mapping[str, nn.Module]], target: Target) -> None:
+    """Raise ``CalrayError`` if an n:m ``target`` cannot tile some selected linear's inputs."""
+    for linears in selected:
+        for name, module in linears.items():
+            target.check_width(in_features(module), name=name)
 
 
 def statistic_needed(method: PruningMethod, *, layer_errors: bool) -> Kind:
@@ -62,7 +85,7 @@ def prune_block(
             continue
         stat = statistics.stats.get(key)
         start = time.perf_counter()
-        prepared = method.prepare(stat.for_method(method.statistic) if stat else None, name=key)
+        prepared = method.prepare(stat.for_method(method.statistic) if stat else None, name=group_label(names))
         info = method.info(prepared)
         shared_seconds = (time.perf_counter() - start) / len(names)
         hessian = stat.value if stat is not None and stat.kind == "hessian" else None
@@ -86,6 +109,19 @@ def prune_block(
     return reports
 
 
+def group_label(names: Sequence[str]) -> str:
+    """``a.b.{q,k,v}`` for linears sharing one input: how a failure of their shared statistic is named."""
+    if len(names) == 1:
+        return names[0]
+    parts = [n.split(".") for n in names]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    head = ".".join(parts[0][:common])
+    tails = ",".join(".".join(p[common:]) for p in parts)
+    return f"{head}.{{{tails}}}" if head else f"{{{tails}}}"
+
+
 @torch.no_grad()
 def run_block(
     block: nn.Module,
@@ -96,12 +132,20 @@ def run_block(
     device: Device,
     storage_device: Device,
     batch_size: int,
+    name: str = "block",
 ) -> torch.Tensor:
-    """The block's outputs for all samples, computed in mini-batches on ``device``."""
+    """The block's outputs for all samples, computed in mini-batches on ``device``.
+
+    Non-finite outputs raise ``PruningError`` naming the block, before they poison the next
+    block's statistics.
+    """
     out = torch.empty(hidden.shape, dtype=hidden.dtype, device=storage_device)
     for start in range(0, hidden.shape[0], batch_size):
         x = hidden[start : start + batch_size].to(device)
-        out[start : start + batch_size] = call_block(block, x, block_args(x, index)).to(storage_device)
+        y = call_block(block, x, block_args(x, index))
+        if not torch.isfinite(y).all():
+            raise PruningError(name, f"its outputs on calibration samples {start}.. contain NaN or Inf")
+        out[start : start + batch_size] = y.to(storage_device)
     return out
 
 
@@ -136,13 +180,10 @@ def prune_blocks(
         raise ValueError(f"calibration activations are required for the {kind!r} statistic")
     storage_device = storage_device or (hidden.device if hidden is not None else "cpu")
     selected = [
-        find_linears(block, prefix=f"{prefix}.{first_index + i}" if prefix else str(first_index + i),
-                     include=include, exclude=exclude)
+        find_linears(block, prefix=block_name(prefix, first_index + i), include=include, exclude=exclude)
         for i, block in enumerate(blocks)
     ]
-    for linears in selected:  # fail before any work, not at the last block
-        for name, module in linears.items():
-            target.check_width(in_features(module), name=name)
+    check_widths(selected, target)  # fail before any work, not at the last block
     reports: list[LinearReport] = []
     bar = tqdm(list(zip(blocks, selected)), desc="pruning blocks", unit="block", disable=None if progress else True)
     for offset, (block, linears) in enumerate(bar):
@@ -165,7 +206,7 @@ def prune_blocks(
         if hidden is not None:
             bar.set_postfix_str(f"block {index}: outputs")
             hidden = run_block(block, hidden, block_args, index=index, device=compute,
-                               storage_device=storage_device, batch_size=batch_size)
+                               storage_device=storage_device, batch_size=batch_size, name=block_name(prefix, index))
         block.to(home)
         reports.extend(block_reports)
         errors = [r.layer_error for r in block_reports if r.layer_error is not None]

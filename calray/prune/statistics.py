@@ -2,9 +2,9 @@
 
 Linears that read the very same tensor (q/k/v after the attention norm, gate/up after the MLP
 norm; GPT-NeoX's fused qkv is already one linear) need the same Hessian, so it is
-accumulated and factored once per input. Which linears share an input is found by running
-the block once on one sample and comparing the tensors their forward hooks receive: no
-module names are assumed, so a new architecture groups itself.
+accumulated and factored once per input. Which linears share an input is found from the
+tensors their forward hooks receive during the first calibration batch: no module names are
+assumed, so a new architecture groups itself, and no extra forward is spent on it.
 
 Hessians are the running mean H = (2/n) sum_t x_t x_t^T over the n calibration tokens, in
 float32 (SparseGPT's convention); Wanda needs only its diagonal, magnitude nothing.
@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 from calray.prune.adapters import call_block
-from calray.prune.linears import in_features
 
 Kind = Literal["hessian", "diag", "none"]
 BlockArgsFn = Callable[[torch.Tensor, int], dict[str, Any]]
@@ -87,30 +86,49 @@ class BlockStatistics:
         return cls("none", {name: (name,) for name in names}, {})
 
 
-@torch.no_grad()
-def input_groups(
-    block: nn.Module, linears: Mapping[str, nn.Module], hidden: torch.Tensor, kwargs: dict[str, Any]
-) -> list[tuple[str, ...]]:
-    """Group ``linears`` by the input tensor they receive in one forward of ``block`` on ``hidden``."""
-    seen: list[tuple[str, torch.Tensor]] = []  # keeps every input alive, so no storage is reused
-    handles = [
-        module.register_forward_pre_hook(lambda _m, args, name=name: seen.append((name, args[0])))
-        for name, module in linears.items()
-    ]
-    try:
-        call_block(block, hidden, kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    groups: dict[tuple[Any, ...], list[str]] = {}
-    for name, x in seen:
-        key = (x.data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x.dtype)
-        if name not in groups.setdefault(key, []):
-            groups[key].append(name)
-    found = [tuple(names) for names in groups.values()]
-    missing = set(linears) - {name for names in found for name in names}
-    assert not missing, f"linears never called in the block's forward: {sorted(missing)}"
-    return found
+class _InputCollector:
+    """Forward pre-hooks that group linears by the tensor they read and accumulate once per group.
+
+    During the first forward, the first linear to receive a tensor leads its group and the
+    others that receive the same tensor join it; afterwards only leaders accumulate, and every
+    member is checked to still read its leader's tensor. Tensors seen in a forward are kept
+    alive until it ends, so a freed storage cannot be mistaken for a shared input.
+    """
+
+    def __init__(self, kind: Literal["hessian", "diag"], device: torch.device, *, share_inputs: bool) -> None:
+        self.kind, self.device, self.share_inputs = kind, device, share_inputs
+        self.leader: dict[str, str] = {}  # linear name -> name of the linear leading its group
+        self.stats: dict[str, InputStatistic] = {}
+        self._this_forward: dict[tuple[Any, ...], tuple[str, torch.Tensor]] = {}
+
+    def hook(self, name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        def pre_hook(_module: nn.Module, args: tuple[Any, ...]) -> None:
+            x = args[0]  # (..., in)
+            key = _tensor_key(x) if self.share_inputs else (name,)
+            first_reader, _ = self._this_forward.setdefault(key, (name, x))
+            if name not in self.leader:
+                self.leader[name] = self.leader.get(first_reader, first_reader)
+            elif self.leader[name] != self.leader.get(first_reader, first_reader):
+                raise RuntimeError(f"{name} stopped sharing its input with {self.leader[name]} between batches")
+            if self.leader[name] == name:
+                if name not in self.stats:
+                    self.stats[name] = InputStatistic.empty(self.kind, x.shape[-1], device=self.device)
+                self.stats[name].add(x)
+
+        return pre_hook
+
+    def end_forward(self) -> None:
+        self._this_forward.clear()
+
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {}
+        for name, leader in self.leader.items():
+            out.setdefault(leader, []).append(name)
+        return {leader: tuple(names) for leader, names in out.items()}
+
+
+def _tensor_key(x: torch.Tensor) -> tuple[Any, ...]:
+    return (x.data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x.dtype, x.device)
 
 
 @torch.no_grad()
@@ -128,28 +146,22 @@ def collect_statistics(
 ) -> BlockStatistics:
     """Accumulate ``kind`` statistics of ``linears`` over ``hidden`` (samples, seq, hidden).
 
-    ``block`` must already sit on ``device`` (default: where its parameters are); ``hidden``
-    may live elsewhere (CPU) and moves over ``batch_size`` samples at a time. With
-    ``share_inputs=False`` every linear gets its own statistic (the benchmark's baseline).
+    Linears reading the same tensor share one statistic (``share_inputs=False`` gives each
+    its own: the benchmark's baseline). ``block`` must already sit on ``device`` (default:
+    where its parameters are); ``hidden`` may live elsewhere (CPU) and moves over
+    ``batch_size`` samples at a time.
     """
     device = torch.device(device) if device is not None else next(block.parameters()).device
-    if share_inputs:
-        probe = hidden[:1].to(device)
-        groups = input_groups(block, linears, probe, block_args(probe, index))
-    else:
-        groups = [(name,) for name in linears]
-    stats: dict[str, InputStatistic] = {}
-    handles = []
-    for names in groups:
-        key, module = names[0], linears[names[0]]
-        stats[key] = InputStatistic.empty(kind, in_features(module), device=device)
-        handles.append(module.register_forward_pre_hook(lambda _m, args, s=stats[key]: s.add(args[0])))
+    collector = _InputCollector(kind, device, share_inputs=share_inputs)
+    handles = [module.register_forward_pre_hook(collector.hook(name)) for name, module in linears.items()]
     try:
         for start in range(0, hidden.shape[0], batch_size):
             x = hidden[start : start + batch_size].to(device)
             call_block(block, x, block_args(x, index))
+            collector.end_forward()
     finally:
         for handle in handles:
             handle.remove()
-    return BlockStatistics(kind, {names[0]: names for names in groups}, stats)
-
+    missing = set(linears) - set(collector.leader)
+    assert not missing, f"linears never called in the block's forward: {sorted(missing)}"
+    return BlockStatistics(kind, collector.groups(), collector.stats)
