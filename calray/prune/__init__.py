@@ -42,14 +42,26 @@ A shard holding blocks [a, b) calls the same loop on its slice::
 
 from calray.prune.adapters import ADAPTERS, BlockAdapter, adapter_for, call_block, check_supported
 from calray.prune.block_args import BlockArgs
+from calray.prune.calibration import calibration_windows
 from calray.prune.checks import PruningError
-from calray.prune.driver import embed_samples, prune_block, prune_blocks, prune_model, run_block, statistic_needed
+from calray.prune.driver import (
+    check_widths,
+    embed_samples,
+    model_linears,
+    prune_block,
+    prune_blocks,
+    prune_model,
+    run_block,
+    statistic_needed,
+)
 from calray.prune.factor import HessianFactor, factor_hessian
+from calray.prune.linears import find_linears, set_weight, weight_matrix
 from calray.prune.methods import METHODS, Magnitude, PruningMethod, SparseGPT, Statistic, Wanda
 from calray.prune.metrics import layer_error
-from calray.prune.scored import magnitude, wanda
-from calray.prune.linears import find_linears, set_weight, weight_matrix
+from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
+from calray.prune.perplexity import perplexity
 from calray.prune.report import REPORT_NAME, LinearReport, PruningReport
+from calray.prune.scored import magnitude, wanda
 from calray.prune.sparsegpt import sparsegpt, sparsegpt_from_factor
 from calray.prune.statistics import BlockStatistics, InputStatistic, collect_statistics
 from calray.prune.target import Target
@@ -61,34 +73,41 @@ __all__ = [
     "BlockAdapter",
     "BlockArgs",
     "BlockStatistics",
+    "HessianFactor",
     "InputStatistic",
     "LinearReport",
-    "PruningReport",
-    "adapter_for",
-    "call_block",
-    "check_supported",
-    "collect_statistics",
-    "embed_samples",
-    "find_linears",
-    "prune_block",
-    "prune_blocks",
-    "prune_model",
-    "run_block",
-    "set_weight",
-    "statistic_needed",
-    "weight_matrix",
-    "HessianFactor",
     "Magnitude",
     "PruningError",
     "PruningMethod",
+    "PruningReport",
     "SparseGPT",
     "Statistic",
     "Target",
     "Wanda",
+    "adapter_for",
+    "calibration_windows",
+    "call_block",
+    "check_supported",
+    "check_widths",
+    "collect_statistics",
+    "embed_samples",
     "factor_hessian",
+    "find_linears",
     "layer_error",
+    "load_pretrained",
     "magnitude",
+    "model_linears",
+    "perplexity",
+    "prune_block",
+    "prune_blocks",
+    "prune_model",
+    "resolve_seqlen",
+    "run_block",
+    "save_pruned",
+    "set_weight",
     "sparsegpt",
     "sparsegpt_from_factor",
+    "statistic_needed",
     "wanda",
+    "weight_matrix",
 ]

@@ -192,22 +192,24 @@ def prune_blocks(
         compute = torch.device(device) if device is not None else home
         block.to(compute)
         start = time.perf_counter()
-        if kind == "none":
-            statistics = BlockStatistics.unshared(list(linears))
-        else:
-            bar.set_postfix_str(f"block {index}: statistics")
-            statistics = collect_statistics(
-                block, linears, hidden, block_args, index=index, kind=kind, device=compute,
-                batch_size=batch_size, share_inputs=share_inputs,
-            )
-        bar.set_postfix_str(f"block {index}: pruning {len(linears)} linears")
-        block_reports = prune_block(linears, statistics, method, target, index=index)
-        del statistics
-        if hidden is not None:
-            bar.set_postfix_str(f"block {index}: outputs")
-            hidden = run_block(block, hidden, block_args, index=index, device=compute,
-                               storage_device=storage_device, batch_size=batch_size, name=block_name(prefix, index))
-        block.to(home)
+        try:
+            if kind == "none":
+                statistics = BlockStatistics.unshared(list(linears))
+            else:
+                bar.set_postfix_str(f"block {index}: statistics")
+                statistics = collect_statistics(
+                    block, linears, hidden, block_args, index=index, kind=kind, device=compute,
+                    batch_size=batch_size, share_inputs=share_inputs,
+                )
+            bar.set_postfix_str(f"block {index}: pruning {len(linears)} linears")
+            block_reports = prune_block(linears, statistics, method, target, index=index)
+            del statistics
+            if hidden is not None:
+                bar.set_postfix_str(f"block {index}: outputs")
+                hidden = run_block(block, hidden, block_args, index=index, device=compute,
+                                   storage_device=storage_device, batch_size=batch_size, name=block_name(prefix, index))
+        finally:
+            block.to(home)  # also on failure: the caller's model is left where it was
         reports.extend(block_reports)
         errors = [r.layer_error for r in block_reports if r.layer_error is not None]
         log.info(

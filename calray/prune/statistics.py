@@ -81,6 +81,29 @@ class BlockStatistics:
     stats: dict[str, InputStatistic]
 
     @classmethod
+    def mix(cls, parts: Sequence[tuple[float, BlockStatistics]]) -> BlockStatistics:
+        """H(mix) = sum_s w_s H_s over per-source statistics of the same block (independent mode).
+
+        With weights proportional to each source's token count this is exactly the statistic
+        of the pooled sources; the weights need not sum to one (SparseGPT's damping is relative).
+        """
+        if not parts:
+            raise ValueError("mixing needs at least one (weight, statistics) pair")
+        first = parts[0][1]
+        for _, part in parts:
+            if part.kind != first.kind or part.groups != first.groups:
+                raise ValueError("statistics of different kinds or linears cannot be mixed")
+        stats = {
+            key: InputStatistic(
+                stat.kind,
+                sum(w * p.stats[key].value for w, p in parts),  # type: ignore[misc]
+                sum(p.stats[key].tokens for _, p in parts),
+            )
+            for key, stat in first.stats.items()
+        }
+        return cls(first.kind, dict(first.groups), stats)
+
+    @classmethod
     def unshared(cls, names: Sequence[str]) -> BlockStatistics:
         """No statistics and no grouping: what a method that needs no calibration gets."""
         return cls("none", {name: (name,) for name in names}, {})

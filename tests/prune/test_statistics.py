@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from calray.prune import METHODS, Target, adapter_for, collect_statistics, find_linears, prune_blocks
-from calray.prune.statistics import InputStatistic
+from calray.prune.statistics import BlockStatistics, InputStatistic
 from calray.testing import tiny_model
 
 SHARED = {
@@ -84,3 +84,20 @@ def test_shared_statistics_prune_exactly_like_one_statistic_per_linear(method):
     assert sorted(r.name for r in shared) == sorted(r.name for r in single)
     for (name, a), b in zip(blocks.named_parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_mixing_per_source_statistics_token_weighted_equals_the_pooled_statistic():
+    """Independent mode: statistics of two sources, mixed by token share, are those of both together."""
+    adapter, hidden = block_inputs("llama", samples=5)
+    block, block_args = adapter.blocks[0], adapter.block_args()
+    linears = find_linears(block, prefix="")
+    a = collect_statistics(block, linears, hidden[:2], block_args, index=0)
+    b = collect_statistics(block, linears, hidden[2:], block_args, index=0)
+    pooled = collect_statistics(block, linears, hidden, block_args, index=0)
+    mixed = BlockStatistics.mix([(2 / 5, a), (3 / 5, b)])
+    assert mixed.groups == pooled.groups
+    for key, stat in pooled.stats.items():
+        assert mixed.stats[key].tokens == stat.tokens
+        torch.testing.assert_close(mixed.stats[key].value, stat.value, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="cannot be mixed"):
+        BlockStatistics.mix([(1.0, a), (1.0, collect_statistics(block, linears, hidden, block_args, index=0, kind="diag"))])
