@@ -33,6 +33,7 @@ class HessianFactor:
     hinv_chol: Tensor  # (in, in) upper Cholesky factor of (damped H)^-1
     dead: Tensor  # (in,) bool: inputs that never fired (diag H == 0)
     percdamp: float
+    escalations: int = 0  # how many times the requested damping had to be raised x10
 
     @property
     def in_features(self) -> int:
@@ -55,6 +56,7 @@ def factor_hessian(hessian: Tensor, *, percdamp: float = 0.01, name: str = "laye
     require_finite(hessian, what="Hessian", name=name)
 
     H = hessian.to(dtype=compute_dtype(hessian), copy=True)  # (in, in) private copy
+    _require_symmetric(H, name=name)
     diag = H.diagonal()
     dead = diag == 0
     diag[dead] = 1.0
@@ -71,13 +73,25 @@ def factor_hessian(hessian: Tensor, *, percdamp: float = 0.01, name: str = "laye
                     "layer %r: Hessian not positive definite at percdamp=%g; used percdamp=%g",
                     name, percdamp, damp,
                 )
-            return HessianFactor(hinv_chol=U, dead=dead, percdamp=damp)
+            return HessianFactor(hinv_chol=U, dead=dead, percdamp=damp, escalations=step)
     raise PruningError(
         name,
-        "Hessian is not positive definite even with damping escalated to "
-        f"percdamp={', '.join(f'{d:g}' for d in tried)} (mean diag H = {mean_diag:.4g}); "
-        "the calibration activations are degenerate: use more or different calibration data",
+        "Hessian is not positive definite even with damping escalated: tried percdamp="
+        f"{', '.join(f'{d:g}' for d in tried)} (mean diag H = {mean_diag:.4g}); the "
+        "calibration activations are degenerate: use more or different calibration data",
     )
+
+
+def _require_symmetric(H: Tensor, *, name: str) -> None:
+    """An asymmetric H means a bug in its accumulation; Cholesky would silently use half."""
+    scale = float(H.diagonal().abs().max()) if H.numel() else 0.0
+    asymmetry = float((H - H.T).abs().max()) if H.numel() else 0.0
+    if asymmetry > 1e-4 * scale:
+        raise PruningError(
+            name,
+            f"Hessian is not symmetric (max |H - H^T| = {asymmetry:.3g}, max |diag H| = "
+            f"{scale:.3g}); it must be (2/n) sum x x^T",
+        )
 
 
 def _inverse_cholesky(H: Tensor, damp: float) -> Tensor | None:
@@ -91,4 +105,4 @@ def _inverse_cholesky(H: Tensor, damp: float) -> Tensor | None:
     U, info = torch.linalg.cholesky_ex(Hinv, upper=True)
     if int(info) != 0 or not bool(torch.isfinite(U).all()):
         return None
-    return U
+    return U  # type: ignore[no-any-return]  # torch's stubs type cholesky_ex loosely

@@ -40,7 +40,7 @@ class PruningMethod(ABC):
         """Return ``weight`` (out, in) pruned to ``target``; ``weight`` is not modified."""
 
     def info(self, prepared: Any) -> dict[str, float]:
-        """Numbers for the pruning report (e.g. the damping used)."""
+        """Numbers for the pruning report (e.g. the damping used and how often it was raised)."""
         return {}
 
 
@@ -64,7 +64,11 @@ class SparseGPT(PruningMethod):
         return sparsegpt_from_factor(weight, prepared, target, block_size=self.block_size, name=name)
 
     def info(self, prepared: Any) -> dict[str, float]:
-        return {"percdamp": prepared.percdamp, "dead_inputs": float(prepared.dead.sum())}
+        return {
+            "percdamp": prepared.percdamp,
+            "damping_escalations": float(prepared.escalations),
+            "dead_inputs": float(prepared.dead.sum()),
+        }
 
 
 @dataclass(frozen=True)

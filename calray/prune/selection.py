@@ -14,11 +14,21 @@ from calray.prune.target import Target
 
 
 def lowest_k(scores: Tensor, k: int) -> Tensor:
-    """Bool mask of the ``k`` lowest entries of ``scores`` (any shape, ranked as one)."""
+    """Bool mask of the ``k`` lowest entries of ``scores`` (any shape, ranked as one).
+
+    Linear time: everything below the k-th smallest value, then as many entries equal to it
+    as still needed, lowest index first (what a stable sort would pick).
+    """
     flat = scores.reshape(-1)
-    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=scores.device)
-    if k > 0:
-        mask[torch.argsort(flat, stable=True)[:k]] = True
+    if k <= 0:
+        return torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+    if k >= flat.numel():
+        return torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+    kth = flat.kthvalue(k).values
+    mask = flat < kth
+    missing = k - int(mask.sum())
+    if missing:
+        mask[(flat == kth).nonzero().flatten()[:missing]] = True
     return mask.view(scores.shape)
 
 

@@ -5,8 +5,9 @@ With U the upper Cholesky factor of H^-1, sweeping column i: the pruned part of 
 becomes zero, its error err = w_i / U_ii spreads to the later columns as
 W[:, i:] -= err U[i, i:]. Columns are swept in blocks of ``block_size``: inside a block
 every update is applied at once; the later blocks receive the block's errors in one
-matrix product (the "lazy batch" update). The result equals the plain column-by-column
-OBS sweep up to rounding.
+matrix product (the "lazy batch" update). The sweep runs on a private transposed copy, so a
+column is a contiguous row and every update is one in-place BLAS call. The result equals
+the plain column-by-column OBS sweep up to rounding.
 
 Which weights to prune: unstructured, at each block's start, the lowest W^2 / U_ii^2 over
 the whole block (all rows), on the already-updated weights, with the layer's exact count
@@ -87,38 +88,48 @@ def sparsegpt_from_factor(
     require_finite(weight, what="weight", name=name)
 
     dtype = compute_dtype(weight, factor.hinv_chol)
-    W = weight.to(dtype=dtype, copy=True)  # (out, in) private working copy
-    U = factor.hinv_chol.to(device=W.device, dtype=dtype)  # (in, in) upper
-    W[:, factor.dead.to(W.device)] = 0.0
-    d = U.diagonal()  # (in,)
+    # Work on W^T (in, out): a column of W is then a contiguous row, and every update is an
+    # in-place BLAS call (ger/gemm) on this private copy.
+    WT = torch.empty((cols, rows), dtype=dtype, device=weight.device)
+    WT.copy_(weight.t())
+    WT[factor.dead.to(WT.device)] = 0.0
+    U = factor.hinv_chol.to(device=WT.device, dtype=dtype)  # (in, in) upper
 
     step = block_size
-    if target.n_m is not None:
-        m = target.n_m[1]
-        step = math.ceil(block_size / m) * m
+    if target.n_m is not None:  # every n:m group inside one block
+        step = math.ceil(block_size / target.n_m[1]) * target.n_m[1]
+    _sweep(WT, U, target, block_size=step)
 
-    for i1 in range(0, cols, step):
-        i2 = min(i1 + step, cols)
-        W1 = W[:, i1:i2]  # (out, B) view, updated in place
-        U1 = U[i1:i2, i1:i2]  # (B, B)
-        if target.n_m is None:
-            k = target.zeros_for(rows * i2) - target.zeros_for(rows * i1)
-            mask1 = lowest_k(W1.square() / d[i1:i2].square(), k)  # (out, B)
-        else:
-            mask1 = torch.zeros_like(W1, dtype=torch.bool)
-        Err1 = torch.empty_like(W1)  # (out, B)
-        for j in range(i2 - i1):
-            if target.n_m is not None and j % target.n_m[1] == 0:
-                n, m = target.n_m
-                g = slice(j, j + m)
-                mask1[:, g] = n_of_m(W1[:, g].square() / d[i1 + j : i1 + j + m].square(), n, m)
-            err = torch.where(mask1[:, j], W1[:, j], 0.0) / U1[j, j]  # (out,)
-            W1[:, j + 1 :].sub_(err[:, None] * U1[j, j + 1 :][None, :])
-            W1[:, j].masked_fill_(mask1[:, j], 0.0)
-            Err1[:, j] = err
-        W[:, i2:].sub_(Err1 @ U[i1:i2, i2:])
-
-    pruned = W.to(dtype=weight.dtype)
+    pruned = torch.empty_like(weight)
+    pruned.copy_(WT.t())
     # Checked after the cast: an update can overflow float16 without overflowing float32.
     require_finite(pruned, what=f"the pruned weight ({weight.dtype})", name=name)
     return pruned
+
+
+def _sweep(WT: Tensor, U: Tensor, target: Target, *, block_size: int) -> None:
+    """The OBS column sweep, in place on ``WT`` (in, out): rank-1 updates inside each block,
+    one matrix product from each block to all later columns."""
+    cols, rows = WT.shape
+    d2 = U.diagonal().square()  # (in,) U_ii^2 = [H_F^-1]_ii, the OBS saliency denominator
+    inv_d = U.diagonal().reciprocal()  # (in,)
+    for i1 in range(0, cols, block_size):
+        i2 = min(i1 + block_size, cols)
+        W1 = WT[i1:i2]  # (B, out) view, updated in place
+        U1 = U[i1:i2, i1:i2]  # (B, B) upper
+        Err1 = torch.empty_like(W1)  # (B, out) the block's errors w_pruned / U_ii
+        if target.n_m is None:
+            k = target.zeros_for(rows * i2) - target.zeros_for(rows * i1)
+            # Ranked in (out, in) order so ties break as in the other solvers.
+            mask1 = lowest_k((W1.square() / d2[i1:i2, None]).t(), k).t()  # (B, out)
+        else:
+            mask1 = torch.empty_like(W1, dtype=torch.bool)  # filled group by group
+        for j in range(i2 - i1):
+            if target.n_m is not None and j % target.n_m[1] == 0:
+                n, m = target.n_m
+                scores = W1[j : j + m].square() / d2[i1 + j : i1 + j + m, None]  # (m, out)
+                mask1[j : j + m] = n_of_m(scores.t(), n, m).t()
+            err = torch.mul(W1[j], mask1[j], out=Err1[j]).mul_(inv_d[i1 + j])  # (out,)
+            W1[j + 1 :].addr_(U1[j, j + 1 :], err, alpha=-1)
+            W1[j].masked_fill_(mask1[j], 0.0)
+        WT[i2:].addmm_(U[i1:i2, i2:].t(), Err1, alpha=-1)

@@ -84,7 +84,7 @@ class Target:
                 ) from None
             return cls(n_m=(n, m))
         if isinstance(n_m, list):
-            n_m = tuple(n_m)  # type: ignore[assignment]
+            n_m = tuple(n_m)  # YAML and JSON configs give lists
         return cls(n_m=n_m)
 
     @classmethod

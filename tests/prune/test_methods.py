@@ -38,7 +38,7 @@ def test_sparsegpt_prepares_one_factor_for_every_linear_of_an_input():
     _, H = random_layer(8, 32, seed=2)
     prepared = method.prepare(H, name="attn")
     assert isinstance(prepared, HessianFactor)
-    assert method.info(prepared) == {"percdamp": 0.01, "dead_inputs": 0.0}
+    assert method.info(prepared) == {"percdamp": 0.01, "damping_escalations": 0.0, "dead_inputs": 0.0}
     louder = dataclasses.replace(method, percdamp=0.1)
     assert louder.info(louder.prepare(H, name="attn"))["percdamp"] == 0.1
 
@@ -69,3 +69,13 @@ def test_layer_error_is_relative_output_error():
     assert layer_error(torch.zeros(2, 2), torch.zeros(2, 2), torch.eye(2)) == 0.0
     with pytest.raises(CalrayError, match="does not match"):
         layer_error(W, P, H[:4, :4])
+
+
+def test_a_transposed_view_prunes_like_a_contiguous_weight():
+    # GPT-2's Conv1D stores (in, out); the driver passes its transpose, a view.
+    W, H = random_layer(8, 32, seed=5)
+    conv1d = W.t().contiguous()  # (in, out)
+    for name, method in METHODS.items():
+        prepared = method.prepare(_statistic(method, H), name="c_attn")
+        pruned = method.prune(conv1d.t(), prepared, Target(sparsity=0.5), name="c_attn")
+        assert torch.equal(pruned, method.prune(W, prepared, Target(sparsity=0.5), name="c_attn")), name

@@ -135,7 +135,7 @@ def test_damping_escalates_on_a_non_pd_hessian_and_is_recorded(caplog):
     H = _indefinite_hessian(32, -0.05, seed=6)  # 1% damping is not enough, 10% is
     with caplog.at_level(logging.WARNING, logger="calray.prune"):
         factor = factor_hessian(H, percdamp=0.01, name="blocks.3.mlp")
-    assert factor.percdamp == pytest.approx(0.1)
+    assert factor.percdamp == pytest.approx(0.1) and factor.escalations == 1
     assert "blocks.3.mlp" in caplog.text and "percdamp=0.1" in caplog.text
     W, _ = random_layer(8, 32, seed=6)
     pruned = sparsegpt_from_factor(W, factor, Target(sparsity=0.5))
@@ -149,12 +149,18 @@ def test_rank_deficient_hessian_is_factored_with_damping():
     assert factor.percdamp >= 0.01 and bool(torch.isfinite(factor.hinv_chol).all())
 
 
+def test_zero_sparsity_leaves_the_weight_unchanged():
+    W, H = random_layer(8, 32, seed=13)
+    assert torch.equal(sparsegpt(W, H, 0.0), W)
+
+
 @pytest.mark.parametrize(
     ("hessian", "fragment"),
     [
         (-100 * torch.eye(16), "not positive definite"),
         (_indefinite_hessian(16, -50.0, seed=8), "not positive definite"),
         (torch.full((16, 16), float("nan")), "256 NaN"),
+        (torch.eye(16) + torch.triu(torch.ones(16, 16), diagonal=1), "not symmetric"),
     ],
 )
 def test_hopeless_hessians_raise_naming_the_layer(hessian, fragment):

@@ -11,6 +11,7 @@ def test_parse_accepts_sparsity_or_n_m():
     assert Target.parse(n_m="2:4") == Target(n_m=(2, 4))
     assert Target.parse(n_m=(4, 8)).sparsity == 0.5
     assert Target.parse(n_m=" 1:4 ").n_m == (1, 4)
+    assert Target.parse(n_m=[2, 4]).n_m == (2, 4)  # as a YAML config gives it
     assert str(Target.parse(n_m="2:4")) == "2:4"
 
 
