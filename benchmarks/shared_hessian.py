@@ -5,7 +5,7 @@ mode accumulates 4 Hessians and factors 4 instead of 7 each. Both modes run the 
 driver (``prune_blocks``) on the same activations, side by side, and must give identical
 weights.
 
-    python benchmarks/shared_hessian.py                        # hidden 1024, 8 x 512 tokens
+    python benchmarks/shared_hessian.py                        # hidden 1024, 8 x 512 tokens, 1 thread
     python benchmarks/shared_hessian.py --hidden 256 --seqlen 128   # a quick smoke run
 """
 
@@ -28,8 +28,10 @@ def main() -> None:
     parser.add_argument("--seqlen", type=int, default=512)
     parser.add_argument("--method", default="sparsegpt")
     parser.add_argument("--sparsity", type=float, default=0.5)
-    parser.add_argument("--repeats", type=int, default=2, help="best of this many runs per mode")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs per mode")
+    # One thread by default: on a shared 2-core machine, two OpenMP threads spinning against
+    # other processes made the many small in-place updates of the solver up to 10x slower.
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
