@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="model directory or Hugging Face hub id")
     p.add_argument("--text", required=True, help="plain text, or .jsonl with a 'text' field")
-    p.add_argument("--seqlen", type=int, default=None, help="window length (default: the model's context, at most 2048)")
+    p.add_argument("--seqlen", type=int, default=None,
+                   help="window length (default: the model's context, at most 2048)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward (default 4)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

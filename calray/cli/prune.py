@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model directory or Hugging Face hub id")
     p.add_argument("--calib", required=True, help="calibration text: plain text, or .jsonl with a 'text' field")
     p.add_argument("--nsamples", type=int, default=128, help="calibration windows (default 128)")
-    p.add_argument("--seqlen", type=int, default=None, help="tokens per window (default: the model's context, at most 2048)")
+    p.add_argument("--seqlen", type=int, default=None,
+                   help="tokens per window (default: the model's context, at most 2048)")
     p.add_argument("--seed", type=int, default=0, help="seed of the window sampling (default 0)")
     p.add_argument("--method", required=True, help="sparsegpt, wanda or magnitude")
     target = p.add_mutually_exclusive_group(required=True)
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="where each block is pruned: cpu or cuda[:i] (default cpu)")
     p.add_argument("--storage-device", default="cpu", help="where calibration activations live (default cpu)")
     p.add_argument("--batch-size", type=int, default=8, help="calibration samples per forward (default 8)")
-    p.add_argument("--include", nargs="+", default=["*"], metavar="GLOB", help="linears to prune (module-name patterns)")
+    p.add_argument("--include", nargs="+", default=["*"], metavar="GLOB",
+                   help="linears to prune (module-name patterns)")
     p.add_argument("--exclude", nargs="+", default=[], metavar="GLOB", help="linears to leave dense")
     p.add_argument("--no-layer-errors", dest="layer_errors", action="store_false",
                    help="skip the per-linear error (Wanda then keeps only the Hessian diagonal, "

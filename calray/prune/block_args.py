@@ -57,7 +57,9 @@ class BlockArgs:
 
     def __call__(self, hidden: torch.Tensor, index: int) -> dict[str, Any]:
         batch, seq = hidden.shape[:2]
-        position_ids = self._memo(("pos", batch, seq, hidden.device), lambda: self._position_ids(batch, seq, hidden.device))
+        position_ids = self._memo(
+            ("pos", batch, seq, hidden.device), lambda: self._position_ids(batch, seq, hidden.device)
+        )
         kwargs: dict[str, Any] = {}
         kind = self.layer_type(index)
         kwargs["attention_mask"] = self._memo(
@@ -89,7 +91,9 @@ class BlockArgs:
     def _mask(self, kind: str, hidden: torch.Tensor, position_ids: torch.Tensor) -> Any:
         make = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
         # None only where the model itself would pass None (sdpa's is_causal fast path).
-        return make(config=self.config, inputs_embeds=hidden, attention_mask=None, cache=None, position_ids=position_ids)
+        return make(
+            config=self.config, inputs_embeds=hidden, attention_mask=None, cache=None, position_ids=position_ids
+        )
 
     def _rotary(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.rotary_emb is not None

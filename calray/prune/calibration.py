@@ -45,7 +45,9 @@ def encode(tokenizer: object, texts: list[str]) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def sample_windows(tokens: torch.Tensor, *, nsamples: int, seqlen: int, seed: int, source: str = "the text") -> torch.Tensor:
+def sample_windows(
+    tokens: torch.Tensor, *, nsamples: int, seqlen: int, seed: int, source: str = "the text"
+) -> torch.Tensor:
     """``nsamples`` distinct, non-overlapping windows (nsamples, seqlen) drawn at random with ``seed``."""
     if nsamples < 1 or seqlen < 1:
         raise CalrayError(f"nsamples and seqlen must be positive, got nsamples={nsamples}, seqlen={seqlen}")
@@ -61,6 +63,9 @@ def sample_windows(tokens: torch.Tensor, *, nsamples: int, seqlen: int, seed: in
     return tokens[offset : offset + available * seqlen].view(available, seqlen)[chosen].clone()
 
 
-def calibration_windows(path: str | Path, tokenizer: object, *, nsamples: int, seqlen: int, seed: int = 0) -> torch.Tensor:
+def calibration_windows(
+    path: str | Path, tokenizer: object, *, nsamples: int, seqlen: int, seed: int = 0
+) -> torch.Tensor:
     """Token windows (nsamples, seqlen) from a .txt or .jsonl file."""
-    return sample_windows(encode(tokenizer, read_texts(path)), nsamples=nsamples, seqlen=seqlen, seed=seed, source=str(path))
+    tokens = encode(tokenizer, read_texts(path))
+    return sample_windows(tokens, nsamples=nsamples, seqlen=seqlen, seed=seed, source=str(path))

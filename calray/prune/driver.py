@@ -266,7 +266,9 @@ def prune_model(
     needs_data = statistic_needed(method, layer_errors=layer_errors) != "none"
     if needs_data and input_ids is None:
         raise ValueError("calibration windows are required unless the method needs no statistic")
-    hidden = embed_samples(model, input_ids, storage_device=storage_device, batch_size=batch_size) if needs_data else None
+    hidden = None
+    if needs_data:
+        hidden = embed_samples(model, input_ids, storage_device=storage_device, batch_size=batch_size)
     _, reports = prune_blocks(
         adapter.blocks, hidden, adapter.block_args(), method, target,
         prefix=adapter.blocks_path, include=include, exclude=exclude, device=device,

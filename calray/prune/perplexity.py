@@ -17,12 +17,20 @@ from calray.errors import CalrayError
 
 @torch.no_grad()
 def perplexity(
-    model: nn.Module, tokens: torch.Tensor, *, seqlen: int, batch_size: int = 4, device: torch.device | str | None = None
+    model: nn.Module,
+    tokens: torch.Tensor,
+    *,
+    seqlen: int,
+    batch_size: int = 4,
+    device: torch.device | str | None = None,
 ) -> tuple[float, int]:
     """``(exp(mean next-token NLL), windows)`` over the ``len(tokens) // seqlen`` windows of 1-D ``tokens``."""
     windows = tokens.numel() // seqlen
     if windows == 0:
-        raise CalrayError(f"the text has {tokens.numel()} tokens, fewer than one window of {seqlen}; give more text or a lower --seqlen")
+        raise CalrayError(
+            f"the text has {tokens.numel()} tokens, fewer than one window of {seqlen}; "
+            "give more text or a lower --seqlen"
+        )
     device = torch.device(device) if device is not None else next(model.parameters()).device
     ids = tokens[: windows * seqlen].view(windows, seqlen)
     nll, count = 0.0, 0

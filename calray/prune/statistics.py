@@ -41,7 +41,9 @@ class InputStatistic:
     tokens: int = 0
 
     @classmethod
-    def empty(cls, kind: Literal["hessian", "diag"], width: int, *, device: torch.device | str = "cpu") -> InputStatistic:
+    def empty(
+        cls, kind: Literal["hessian", "diag"], width: int, *, device: torch.device | str = "cpu"
+    ) -> InputStatistic:
         shape = (width, width) if kind == "hessian" else (width,)
         return cls(kind, torch.zeros(shape, dtype=torch.float32, device=device))
 
