@@ -56,7 +56,7 @@ def tiny_model(arch: str = "llama", *, seed: int = 0, attn_implementation: str =
     """A randomly initialised causal LM of ``arch`` (a transformers ``model_type``), in eval mode."""
     if arch not in TINY_CONFIGS:
         raise ValueError(f"no tiny config for {arch!r}; known: {sorted(TINY_CONFIGS)}")
-    config = AutoConfig.for_model(arch, **_COMMON, **TINY_CONFIGS[arch], **overrides)
+    config = AutoConfig.for_model(arch, **{**_COMMON, **TINY_CONFIGS[arch], **overrides})
     config._attn_implementation = attn_implementation
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)

@@ -27,30 +27,87 @@ that reads that input (q, k and v share one factored Hessian)::
         target.check_width(W[proj].shape[1], name=proj)
         W[proj] = method.prune(W[proj], prepared, target, name=proj)
     report = method.info(prepared)                # {"percdamp": 0.01, "dead_inputs": 0.0}
+
+Over a whole model (adapters.py, statistics.py, driver.py): an adapter finds the decoder
+blocks and rebuilds each block's arguments; statistics are accumulated once per shared input;
+blocks are pruned in order, each on its pruned predecessors' outputs::
+
+    report = prune_model(model, input_ids, METHODS.get("sparsegpt"), Target(sparsity=0.5))
+    save_pruned(model, tokenizer, report, "out/")  # safetensors + pruning_report.json
+
+A shard holding blocks [a, b) calls the same loop on its slice::
+
+    outputs, reports = prune_blocks(blocks, hidden, block_args, method, target, first_index=a)
 """
 
+from calray.prune.adapters import ADAPTERS, BlockAdapter, adapter_for, call_block, check_supported
+from calray.prune.block_args import BlockArgs
+from calray.prune.calibration import calibration_windows
 from calray.prune.checks import PruningError
+from calray.prune.driver import (
+    check_widths,
+    embed_samples,
+    model_linears,
+    prune_block,
+    prune_blocks,
+    prune_model,
+    run_block,
+    statistic_needed,
+)
 from calray.prune.factor import HessianFactor, factor_hessian
+from calray.prune.linears import find_linears, set_weight, weight_matrix
 from calray.prune.methods import METHODS, Magnitude, PruningMethod, SparseGPT, Statistic, Wanda
 from calray.prune.metrics import layer_error
+from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
+from calray.prune.perplexity import perplexity
+from calray.prune.report import REPORT_NAME, LinearReport, PruningReport
 from calray.prune.scored import magnitude, wanda
 from calray.prune.sparsegpt import sparsegpt, sparsegpt_from_factor
+from calray.prune.statistics import BlockStatistics, InputStatistic, collect_statistics
 from calray.prune.target import Target
 
 __all__ = [
+    "ADAPTERS",
     "METHODS",
+    "REPORT_NAME",
+    "BlockAdapter",
+    "BlockArgs",
+    "BlockStatistics",
     "HessianFactor",
+    "InputStatistic",
+    "LinearReport",
     "Magnitude",
     "PruningError",
     "PruningMethod",
+    "PruningReport",
     "SparseGPT",
     "Statistic",
     "Target",
     "Wanda",
+    "adapter_for",
+    "calibration_windows",
+    "call_block",
+    "check_supported",
+    "check_widths",
+    "collect_statistics",
+    "embed_samples",
     "factor_hessian",
+    "find_linears",
     "layer_error",
+    "load_pretrained",
     "magnitude",
+    "model_linears",
+    "perplexity",
+    "prune_block",
+    "prune_blocks",
+    "prune_model",
+    "resolve_seqlen",
+    "run_block",
+    "save_pruned",
+    "set_weight",
     "sparsegpt",
     "sparsegpt_from_factor",
+    "statistic_needed",
     "wanda",
+    "weight_matrix",
 ]

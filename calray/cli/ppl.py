@@ -1,0 +1,45 @@
+"""``calray ppl``: perplexity of a model on a text file, over non-overlapping windows.
+
+    calray ppl --model /tmp/pruned --text ../shared/data/tinyshakespeare/input.txt --seqlen 256
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "ppl",
+        help="perplexity of a model on a text file (non-overlapping windows)",
+        description="Print exp(mean next-token NLL) over the non-overlapping windows of --text.",
+    )
+    p.add_argument("--model", required=True, help="model directory or Hugging Face hub id")
+    p.add_argument("--text", required=True, help="plain text, or .jsonl with a 'text' field")
+    p.add_argument("--seqlen", type=int, default=None,
+                   help="window length (default: the model's context, at most 2048)")
+    p.add_argument("--batch-size", type=int, default=4, help="windows per forward (default 4)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from calray.cli.prune import check_device
+    from calray.prune.calibration import encode, read_texts
+    from calray.prune.model_io import load_pretrained, resolve_seqlen
+    from calray.prune.perplexity import perplexity
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    check_device(args.device)
+    hf_logging.disable_progress_bar()
+    model, tokenizer = load_pretrained(args.model)
+    seqlen = resolve_seqlen(args.seqlen, model.config)
+    tokens = encode(tokenizer, read_texts(args.text))
+    ppl, windows = perplexity(model.to(args.device), tokens, seqlen=seqlen, batch_size=args.batch_size)
+    print(f"perplexity {ppl:.4f} on {args.text} ({windows} windows of {seqlen} tokens)")
+    return 0

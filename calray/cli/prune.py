@@ -1,0 +1,104 @@
+"""``calray prune``: prune a causal LM layer by layer on calibration text and save it with its report.
+
+    calray prune --model ../shared/models/stories260k --calib ../shared/data/wiki_sample/wiki_demo.txt \\
+        --nsamples 16 --seqlen 256 --method sparsegpt --sparsity 0.5 --out /tmp/pruned
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from calray.errors import CalrayError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "prune",
+        help="prune a model with SparseGPT, Wanda or magnitude on calibration text",
+        description="Prune every linear inside the decoder blocks, block by block, each block on the "
+        "outputs of the already-pruned ones; write the model (safetensors), its tokenizer and "
+        "pruning_report.json to --out.",
+    )
+    p.add_argument("--model", required=True, help="model directory or Hugging Face hub id")
+    p.add_argument("--calib", required=True, help="calibration text: plain text, or .jsonl with a 'text' field")
+    p.add_argument("--nsamples", type=int, default=128, help="calibration windows (default 128)")
+    p.add_argument("--seqlen", type=int, default=None,
+                   help="tokens per window (default: the model's context, at most 2048)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the window sampling (default 0)")
+    p.add_argument("--method", required=True, help="sparsegpt, wanda or magnitude")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--sparsity", type=float, help="unstructured sparsity in [0, 1), e.g. 0.6")
+    target.add_argument("--n-m", dest="n_m", help="N:M semi-structured pattern, e.g. 2:4")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--device", default="cpu", help="where each block is pruned: cpu or cuda[:i] (default cpu)")
+    p.add_argument("--storage-device", default="cpu", help="where calibration activations live (default cpu)")
+    p.add_argument("--batch-size", type=int, default=8, help="calibration samples per forward (default 8)")
+    p.add_argument("--include", nargs="+", default=["*"], metavar="GLOB",
+                   help="linears to prune (module-name patterns)")
+    p.add_argument("--exclude", nargs="+", default=[], metavar="GLOB", help="linears to leave dense")
+    p.add_argument("--no-layer-errors", dest="layer_errors", action="store_false",
+                   help="skip the per-linear error (Wanda then keeps only the Hessian diagonal, "
+                   "magnitude needs no calibration pass)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=run)
+
+
+def check_device(device: str) -> None:
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise CalrayError(f"unknown device {device!r}; use cpu or cuda (cuda:0, ...)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise CalrayError(f"device {device!r} was asked for but torch sees no CUDA GPU; use --device cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from transformers.utils import logging as hf_logging
+
+    from calray.prune import METHODS, Target, prune_model
+    from calray.prune.driver import check_widths, model_linears
+    from calray.prune.calibration import calibration_windows
+    from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    method = METHODS.get(args.method)
+    target = Target.parse(sparsity=args.sparsity, n_m=args.n_m)
+    check_device(args.device)
+    check_device(args.storage_device)
+    if args.batch_size < 1:
+        raise CalrayError(f"--batch-size must be at least 1, got {args.batch_size}")
+    hf_logging.disable_progress_bar()
+    model, tokenizer = load_pretrained(args.model)
+    selected = model_linears(model, include=args.include, exclude=args.exclude)
+    if not any(selected):
+        raise CalrayError(f"no linear matches --include {args.include} --exclude {args.exclude}; names look like "
+                          f"{next(iter(model_linears(model)[0]))!r}")
+    check_widths(selected, target)
+    seqlen = resolve_seqlen(args.seqlen, model.config)
+    input_ids = calibration_windows(args.calib, tokenizer, nsamples=args.nsamples, seqlen=seqlen, seed=args.seed)
+    config = {
+        "model": args.model, "method": args.method, "target": str(target), "sparsity": target.sparsity,
+        "n_m": list(target.n_m) if target.n_m else None, "calib": args.calib, "nsamples": args.nsamples,
+        "seqlen": seqlen, "seed": args.seed, "include": args.include, "exclude": args.exclude,
+        "layer_errors": args.layer_errors,
+    }
+    report = prune_model(
+        model, input_ids, method, target, device=args.device, storage_device=args.storage_device,
+        batch_size=args.batch_size, include=args.include, exclude=args.exclude,
+        layer_errors=args.layer_errors, config=config,
+    )
+    out = save_pruned(model, tokenizer, report, args.out)
+    totals = report.totals()
+    error = totals["mean_layer_error"]
+    print(
+        f"pruned {totals['linears']} linears of {args.model} with {args.method} ({target}): "
+        f"sparsity {totals['sparsity']:.4f}"
+        + (f", mean layer error {error:.4g}" if error is not None else "")
+        + f", {totals['seconds']:.1f}s -> {out}"
+    )
+    return 0
