@@ -4,6 +4,8 @@
   use it skip cleanly when it is absent. Its files are read in place, never copied here.
 - ``ray_session``: one local Ray instance per pytest session, with a private temp dir, so
   tests never touch (or stop) any other Ray on the machine.
+- every test gets a private window cache, the hub offline, no user sources file, and the
+  calibration-source registry restored afterwards (autouse ``isolated_sources``).
 """
 
 from __future__ import annotations
@@ -52,3 +54,26 @@ def ray_session() -> Iterator[None]:
     finally:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def isolated_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Restore the source registry after each test; no user sources file, a private cache,
+    and the hub offline (a test that reached for the network would wait on retries)."""
+    import datasets
+    import huggingface_hub
+
+    from calray.data import sources as sources_module
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("CALRAY_SOURCES", raising=False)
+    monkeypatch.setenv("CALRAY_CACHE", str(tmp_path / "calray-cache"))
+    saved = dict(sources_module._SOURCES._items)
+    loaded = set(sources_module._env_loaded)
+    yield
+    sources_module._SOURCES._items.clear()
+    sources_module._SOURCES._items.update(saved)
+    sources_module._env_loaded.clear()
+    sources_module._env_loaded.update(loaded)

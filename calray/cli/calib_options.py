@@ -24,16 +24,27 @@ def add_sources_file_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_calibration_options(parser: argparse.ArgumentParser, *, mix_required: bool = True) -> None:
+def add_calibration_options(
+    parser: argparse.ArgumentParser, *, mix_required: bool = True, seqlen_default: int | None = 2048, file_option: bool = False
+) -> None:
+    """Mixture options; ``file_option`` adds ``--calib FILE`` as an alternative to ``--mix``."""
     group = parser.add_argument_group("calibration data")
-    group.add_argument(
-        "--mix",
-        required=mix_required,
-        metavar="SPEC",
-        help="sources and weights, e.g. c4=0.5,gsm8k=0.5 (weights), c4=64,gsm8k=64 (sample counts) or 'toy:*'",
-    )
+    mix_help = "sources and weights, e.g. c4=0.5,gsm8k=0.5 (weights), c4=64,gsm8k=64 (sample counts) or 'toy:*'"
+    if file_option:
+        which = group.add_mutually_exclusive_group(required=True)
+        which.add_argument("--mix", metavar="SPEC", help=mix_help)
+        which.add_argument(
+            "--calib", metavar="FILE",
+            help="one local file instead of a mixture: plain text (random windows) or records (.jsonl, .json, "
+            ".csv, .parquet with a 'text' field; packed)",
+        )
+    else:
+        group.add_argument("--mix", required=mix_required, metavar="SPEC", help=mix_help)
     group.add_argument("--nsamples", type=int, default=None, help="windows in all (default: the counts' sum, else 128)")
-    group.add_argument("--seqlen", type=int, default=2048, help="tokens per window (default 2048)")
+    group.add_argument(
+        "--seqlen", type=int, default=seqlen_default,
+        help=f"tokens per window (default {seqlen_default or 'the model context, at most 2048'})",
+    )
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     group.add_argument(
         "--sampling",
@@ -54,16 +65,20 @@ def apply_sources_files(args: argparse.Namespace) -> None:
         use_sources_file(path)
 
 
-def calibration_from_args(args: argparse.Namespace, tokenizer: Any) -> Any:
-    """The ``CalibrationSet`` that the options of ``add_calibration_options`` describe."""
-    from calray.data import build_calibration
+def calibration_from_args(args: argparse.Namespace, tokenizer: Any, *, seqlen: int | None = None) -> Any:
+    """The ``CalibrationSet`` that the options of ``add_calibration_options`` describe.
+
+    ``seqlen`` overrides ``--seqlen`` (e.g. once resolved against the model's context).
+    """
+    from calray.data import build_calibration, file_source
 
     apply_sources_files(args)
+    mix = file_source(args.calib).name if getattr(args, "calib", None) else args.mix
     return build_calibration(
         tokenizer,
-        args.mix,
+        mix,
         nsamples=args.nsamples,
-        seqlen=args.seqlen,
+        seqlen=seqlen or args.seqlen,
         seed=args.seed,
         sampling=args.sampling,
         bos=args.bos,

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from calray.cli.prune import check_device
-    from calray.prune.calibration import encode, read_texts
+    from calray.prune.text import encode, read_texts
     from calray.prune.model_io import load_pretrained, resolve_seqlen
     from calray.prune.perplexity import perplexity
 

@@ -1,13 +1,18 @@
 """``calray prune``: prune a causal LM layer by layer on calibration text and save it with its report.
 
-    calray prune --model ../shared/models/stories260k --calib ../shared/data/wiki_sample/wiki_demo.txt \\
+    calray prune --model ../shared/models/stories260k --mix c4=0.5,gsm8k=0.5 --sources-file kit.yaml \\
         --nsamples 16 --seqlen 256 --method sparsegpt --sparsity 0.5 --out /tmp/pruned
+    calray prune --model ../shared/models/stories260k --calib ../shared/data/wiki_sample/wiki_demo.txt ...
+
+Calibration windows come from ``calray.data`` (sources, mixtures, the window cache); the
+report records the mixture, its id and the per-source sample counts.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from calray.cli.calib_options import add_calibration_options, calibration_from_args
 from calray.errors import CalrayError
 
 
@@ -20,11 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pruning_report.json to --out.",
     )
     p.add_argument("--model", required=True, help="model directory or Hugging Face hub id")
-    p.add_argument("--calib", required=True, help="calibration text: plain text, or .jsonl with a 'text' field")
-    p.add_argument("--nsamples", type=int, default=128, help="calibration windows (default 128)")
-    p.add_argument("--seqlen", type=int, default=None,
-                   help="tokens per window (default: the model's context, at most 2048)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the window sampling (default 0)")
     p.add_argument("--method", required=True, help="sparsegpt, wanda or magnitude")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--sparsity", type=float, help="unstructured sparsity in [0, 1), e.g. 0.6")
@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the per-linear error (Wanda then keeps only the Hessian diagonal, "
                    "magnitude needs no calibration pass)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_calibration_options(p, seqlen_default=None, file_option=True)
     p.set_defaults(func=run)
 
 
@@ -61,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
 
     from calray.prune import METHODS, Target, prune_model
     from calray.prune.driver import check_widths, model_linears
-    from calray.prune.calibration import calibration_windows
     from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
 
     if args.threads:
@@ -80,15 +80,16 @@ def run(args: argparse.Namespace) -> int:
                           f"{next(iter(model_linears(model)[0]))!r}")
     check_widths(selected, target)
     seqlen = resolve_seqlen(args.seqlen, model.config)
-    input_ids = calibration_windows(args.calib, tokenizer, nsamples=args.nsamples, seqlen=seqlen, seed=args.seed)
+    calib = calibration_from_args(args, tokenizer, seqlen=seqlen)
     config = {
         "model": args.model, "method": args.method, "target": str(target), "sparsity": target.sparsity,
-        "n_m": list(target.n_m) if target.n_m else None, "calib": args.calib, "nsamples": args.nsamples,
-        "seqlen": seqlen, "seed": args.seed, "include": args.include, "exclude": args.exclude,
-        "layer_errors": args.layer_errors,
+        "n_m": list(target.n_m) if target.n_m else None, "mixture": calib.mixture.spec(),
+        "mixture_id": calib.mixture.id, "counts": calib.counts, "calibration_id": calib.id,
+        "nsamples": calib.nsamples, "seqlen": seqlen, "seed": args.seed, "sampling": calib.sampling,
+        "include": args.include, "exclude": args.exclude, "layer_errors": args.layer_errors,
     }
     report = prune_model(
-        model, input_ids, method, target, device=args.device, storage_device=args.storage_device,
+        model, calib.input_ids, method, target, device=args.device, storage_device=args.storage_device,
         batch_size=args.batch_size, include=args.include, exclude=args.exclude,
         layer_errors=args.layer_errors, config=config,
     )

@@ -44,7 +44,7 @@ from calray.data.sources import (
     source_names,
     unregister_source,
 )
-from calray.data.sources_file import load_sources_file, use_sources_file
+from calray.data.sources_file import file_source, load_sources_file, use_sources_file
 from calray.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 from calray.data.windows import source_windows
 
@@ -68,6 +68,7 @@ __all__ = [
     "information_metrics",
     "load_documents",
     "load_records",
+    "file_source",
     "load_sources_file",
     "load_tokenizer",
     "ngram_diversity",

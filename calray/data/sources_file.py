@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from calray.data.sources import (
     _SOURCES,
     register_source,
 )
+from calray.data.loading import infer_format
 from calray.errors import CalrayError
 
 
@@ -153,3 +155,25 @@ def use_sources_file(path: str | os.PathLike[str]) -> list[str]:
     for source in sources:
         register_source(source, replace=True)
     return [s.name for s in sources]
+
+
+def file_source(path: str | os.PathLike[str]) -> Source:
+    """A one-off source over one local file, registered as ``file:<name>`` for this process.
+
+    This is what ``calray prune --calib FILE`` uses: a plain-text file is one document
+    sampled by random windows (SparseGPT's way with WikiText), any other format is records
+    (their ``text`` field) packed into windows. Its dimension is nominal ("general").
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CalrayError(f"calibration file {str(file)!r} does not exist; give a .txt, .jsonl, .json, .csv or .parquet file")
+    fmt = infer_format([str(file)])
+    name = "file:" + re.sub(r"[^a-z0-9_.+-]+", "-", file.name.lower()).strip("-")
+    source = Source(
+        name=name,
+        dimension="general",
+        files=FileOrigin(paths=(str(file.resolve()),), text_unit="document" if fmt == "text" else "line"),
+        sampling="random-window" if fmt == "text" else "packed",
+        description=f"the file {file}",
+    )
+    return register_source(source, replace=True)

@@ -42,7 +42,6 @@ A shard holding blocks [a, b) calls the same loop on its slice::
 
 from calray.prune.adapters import ADAPTERS, BlockAdapter, adapter_for, call_block, check_supported
 from calray.prune.block_args import BlockArgs
-from calray.prune.calibration import calibration_windows
 from calray.prune.checks import PruningError
 from calray.prune.driver import (
     check_widths,
@@ -85,7 +84,6 @@ __all__ = [
     "Target",
     "Wanda",
     "adapter_for",
-    "calibration_windows",
     "call_block",
     "check_supported",
     "check_widths",

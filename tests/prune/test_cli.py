@@ -67,6 +67,22 @@ def test_jsonl_calibration_with_an_n_m_target(files, tmp_path, capsys):
     assert all(r["info"]["percdamp"] > 0 for r in report["linears"])
 
 
+def test_mixture_from_a_sources_file_is_recorded_in_the_report(files, tmp_path, capsys):
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"sources:\n  lines:\n    dimension: general\n    files: {files['jsonl']}\n"
+        f"  story:\n    dimension: math\n    files: {files['txt']}\n    text_unit: document\n"
+    )
+    out = tmp_path / "pruned"
+    args = ["prune", "--model", str(files["model"]), "--mix", "lines=3,story=1", "--sources-file", str(sources),
+            "--seqlen", "32", "--method", "sparsegpt", "--sparsity", "0.5", "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    config = json.loads((out / REPORT_NAME).read_text())["config"]
+    assert config["counts"] == {"lines": 3, "story": 1} and config["nsamples"] == 4
+    assert config["mixture"] == "lines=0.75,story=0.25" and len(config["mixture_id"]) == 12
+
+
 ERRORS = {
     "missing model": (lambda f, o: prune_args({**f, "model": f["root"] / "nope"}, o), "neither a directory nor reachable"),
     "unsupported architecture": (lambda f, o: prune_args({**f, "model": f["bert"]}, o),
@@ -75,9 +91,9 @@ ERRORS = {
     "negative sparsity": (lambda f, o: prune_args(f, o, "--sparsity", "-0.1"), r"sparsity must be in \[0, 1\)"),
     "n:m not tiling": (lambda f, o: prune_args(f, o, "--n-m", "2:5"), "has 32 inputs, not a multiple of M=5"),
     "too little text": (lambda f, o: prune_args(f, o)[:6] + ["1000"] + prune_args(f, o)[7:],
-                        r"has \d+ tokens, enough for \d+ windows of 32 tokens, but 1000 were asked for"),
+                        r"can supply only \d+ random-window windows of 32 tokens \(1000 requested"),
     "jsonl without text": (lambda f, o: [a if a != str(f["txt"]) else str(f["bad"]) for a in prune_args(f, o)],
-                           "has no string 'text' field"),
+                           r"records lack field\(s\) \['text'\] \(they have \['content'\]\)"),
     "unknown method": (lambda f, o: [a if a != "wanda" else "obs" for a in prune_args(f, o)], "unknown pruning method 'obs'"),
     "seqlen beyond context": (lambda f, o: [a if a != "32" else "4096" for a in prune_args(f, o)],
                               "exceeds the model's context of 256"),

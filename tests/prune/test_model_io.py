@@ -11,7 +11,7 @@ import torch
 from transformers import AutoConfig
 
 from calray.errors import CalrayError
-from calray.prune.calibration import calibration_windows, encode, sample_windows
+from calray.prune.text import encode, read_texts
 from calray.prune.model_io import load_config, resolve_seqlen
 from calray.prune.perplexity import perplexity
 from calray.testing import tiny_model, tiny_tokenizer
@@ -34,23 +34,11 @@ def test_a_directory_without_config_is_refused(tmp_path):
         load_config(str(tmp_path))
 
 
-def test_windows_are_seeded_distinct_and_bounded_by_the_text():
-    tokens = torch.arange(1000)
-    a = sample_windows(tokens, nsamples=8, seqlen=100, seed=0)
-    assert a.shape == (8, 100)
-    assert torch.equal(a, sample_windows(tokens, nsamples=8, seqlen=100, seed=0))
-    assert not torch.equal(a, sample_windows(tokens, nsamples=8, seqlen=100, seed=1))
-    assert len({int(w[0]) for w in a}) == 8  # no window drawn twice
-    assert all(torch.equal(w, torch.arange(int(w[0]), int(w[0]) + 100)) for w in a)  # contiguous text
-    with pytest.raises(CalrayError, match="has 1000 tokens, enough for 10 windows of 100 tokens, but 11"):
-        sample_windows(tokens, nsamples=11, seqlen=100, seed=0)
-
-
 def test_jsonl_documents_are_joined_into_one_stream(tmp_path):
     path = tmp_path / "docs.jsonl"
     path.write_text('{"text": "abc"}\n\n{"text": "def"}\n')
-    ids = calibration_windows(path, tiny_tokenizer(), nsamples=1, seqlen=9, seed=0)
-    assert ids.tolist() == [[256, *b"abc\n\ndef"]]  # BOS, then the bytes
+    ids = encode(tiny_tokenizer(), read_texts(path))
+    assert ids.tolist() == [256, *b"abc\n\ndef"]  # BOS, then the bytes
 
 
 def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+import torch
+
+from calray.data import FileOrigin, Source, source_windows
 from calray.prune import METHODS, Target, prune_model
-from calray.prune.calibration import encode, read_texts, sample_windows
+from calray.prune.text import encode, read_texts
 from calray.prune.model_io import load_pretrained
 from calray.prune.perplexity import perplexity
 
@@ -22,8 +25,9 @@ SEQLEN = 128
 def pruned_results(stories260k, shared_dir):
     """Perplexity and mean layer error per method (and dense), each method from a fresh load."""
     _, tokenizer = load_pretrained(str(stories260k))
-    calib_text = read_texts(shared_dir / "data" / "wiki_sample" / "wiki_demo.txt")[0][:200_000]
-    calib = sample_windows(encode(tokenizer, [calib_text]), nsamples=16, seqlen=SEQLEN, seed=0)
+    wiki = Source(name="wiki", dimension="general", sampling="random-window",
+                  files=FileOrigin(paths=(str(shared_dir / "data" / "wiki_sample" / "wiki_demo.txt"),)))
+    calib = torch.from_numpy(source_windows(tokenizer, wiki, 16, seqlen=SEQLEN, seed=0, use_cache=False)).long()
     held_text = read_texts(shared_dir / "data" / "tinyshakespeare" / "input.txt")[0][:40_000]
     held = encode(tokenizer, [held_text])[: 32 * SEQLEN]
 
