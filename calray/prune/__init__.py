@@ -41,7 +41,7 @@ A shard holding blocks [a, b) calls the same loop on its slice::
 """
 
 from calray.prune.adapters import ADAPTERS, BlockAdapter, adapter_for, call_block, check_supported
-from calray.prune.block_args import BlockArgs
+from calray.prune.block_args import BlockArgs, BlockArgsFn, padded_position_ids
 from calray.prune.calibration import calibration_windows
 from calray.prune.checks import PruningError
 from calray.prune.driver import (
@@ -72,6 +72,7 @@ __all__ = [
     "REPORT_NAME",
     "BlockAdapter",
     "BlockArgs",
+    "BlockArgsFn",
     "BlockStatistics",
     "HessianFactor",
     "InputStatistic",
@@ -97,6 +98,7 @@ __all__ = [
     "load_pretrained",
     "magnitude",
     "model_linears",
+    "padded_position_ids",
     "perplexity",
     "prune_block",
     "prune_blocks",
