@@ -184,13 +184,26 @@ class Pipeline:
 
     # --- evaluation ----------------------------------------------------------------------------
     def forward(
-        self, job_id: str | None, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, reduce: Reduce = None
+        self,
+        job_id: str | None,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        reduce: Reduce = None,
+        session: str | None = None,
     ) -> ray.ObjectRef:
-        """One batch through every stage; the ref resolves to the last stage's (reduced) output."""
+        """One batch through every stage; the ref resolves to the last stage's (reduced) output.
+        ``session`` names a generation whose KV caches the stages keep (see ``ShardWorker.forward``)."""
         x: Any = input_ids
         for stage, shard in enumerate(self.shards):
-            x = shard.forward.remote(job_id, x, attention_mask, reduce if stage == self.stages - 1 else None)
+            x = shard.forward.remote(job_id, x, attention_mask, reduce if stage == self.stages - 1 else None, session)
         return x
+
+    def end_session(self, session: str) -> None:
+        for ref in [s.end_session.remote(session) for s in self.shards]:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:
+                pass
 
     def weights(self, job_id: str | None) -> dict[str, torch.Tensor]:
         """Every block's tensors of a job's pruned model (or the dense one), gathered: for tests."""

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import ray
 import torch
 from torch import nn
+from transformers import DynamicCache
 
 from calray.cluster.errors import JobLost, ShardBusy, ShardMemoryError, StatisticsMissing
 from calray.cluster.job import PruneSpec
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 Reduce = tuple[str, Any] | None
 
 CONCURRENCY_GROUPS = {"compute": 1, "control": 1}
+MAX_SESSIONS = 256  # open generation caches per shard (each is one batch's keys and values)
 
 
 class ShardWorker:
@@ -105,6 +107,7 @@ class ShardWorker:
         self._reserved: dict[str, Footprint] = {}
         self._lock = threading.Lock()
         self._activity: deque[tuple[str, str, float, float]] = deque(maxlen=100_000)
+        self._sessions: OrderedDict[str, Any] = OrderedDict()  # generation session -> KV cache of these blocks
 
     # --- control -----------------------------------------------------------------------------
     @ray.method(concurrency_group="control")
@@ -158,6 +161,12 @@ class ShardWorker:
         if had and self.device.type == "cuda":
             torch.cuda.empty_cache()
         return had
+
+    @ray.method(concurrency_group="control")
+    def end_session(self, session: str) -> None:
+        """Drop a generation session's KV cache."""
+        with self._lock:
+            self._sessions.pop(session, None)
 
     @ray.method(concurrency_group="control")
     def has_statistics(self, keys: Sequence[str]) -> list[bool]:
@@ -265,18 +274,35 @@ class ShardWorker:
     @ray.method(concurrency_group="compute")
     @torch.no_grad()
     def forward(
-        self, job_id: str | None, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None, reduce: Reduce = None
+        self,
+        job_id: str | None,
+        inputs: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        reduce: Reduce = None,
+        session: str | None = None,
     ) -> Any:
         """One evaluation batch through this shard (a job's pruned copy, or dense for None):
         token ids (first stage) or hidden states in; hidden states out, or from the last stage
-        logits reduced as ``reduce`` says. ``attention_mask`` marks left padding."""
+        logits reduced as ``reduce`` says. ``attention_mask`` marks left padding.
+
+        With ``session`` (greedy generation), the shard keeps a KV cache for its blocks under
+        that name: the first call brings the prompt, each later one only the newest tokens,
+        with ``attention_mask`` covering everything so far; ``end_session`` drops the cache.
+        """
         start = time.time()
         blocks = self._blocks(job_id)
         x = inputs.to(self.device)
         mask = attention_mask.to(self.device) if attention_mask is not None else None
+        if session is not None:
+            if mask is None:
+                raise ValueError("cached decoding needs the attention mask of the whole sequence")
+            positions = padded_position_ids(mask)[:, -x.shape[1] :]
+            args = self.block_args.cached(mask, self._session_cache(session))
+        else:
+            positions = padded_position_ids(mask) if mask is not None else None
+            args = self.block_args.padded(mask) if mask is not None else self.block_args
         if self.shard.first:
-            x = self.shard.adapter.embed(x, padded_position_ids(mask) if mask is not None else None)
-        args = self.block_args.padded(mask) if mask is not None else self.block_args
+            x = self.shard.adapter.embed(x, positions)
         for offset, block in enumerate(blocks):
             x = call_block(block, x, args(x, self.shard.start + offset))
         if not self.shard.last:
@@ -310,6 +336,16 @@ class ShardWorker:
         """The copy now exists, so free memory counts it: its reservation is no longer needed."""
         with self._lock:
             self._reserved.pop(job_id, None)
+
+    def _session_cache(self, session: str) -> Any:
+        with self._lock:
+            cache = self._sessions.get(session)
+            if cache is None:
+                cache = self._sessions[session] = DynamicCache(config=self.shard.model.config)
+                while len(self._sessions) > MAX_SESSIONS:  # a client that never ended its sessions
+                    dropped, _ = self._sessions.popitem(last=False)
+                    log.warning("shard %s: dropped the KV cache of generation session %s", self.label, dropped)
+            return cache
 
     def _blocks(self, job_id: str | None) -> list[nn.Module]:
         if job_id is None:

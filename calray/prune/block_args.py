@@ -97,15 +97,39 @@ class BlockArgs:
 
         return block_args
 
-    def _kwargs(self, mask: Any, position_ids: torch.Tensor, rotary: Any) -> dict[str, Any]:
+    def cached(self, attention_mask: torch.Tensor, cache: Any) -> BlockArgsFn:
+        """The builder for one step of cached greedy decoding: ``hidden`` holds the newest
+        tokens only, ``attention_mask`` (batch, past + new) covers every token so far, and
+        each block reads and extends ``cache`` (a transformers ``DynamicCache``). Masks are
+        sized against the block's own cache layer, so a shard that does not hold block 0
+        (whose cache layer stays empty there) still sees the right past length.
+        """
+        positions_all = padded_position_ids(attention_mask)  # (batch, past + new)
+        memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def block_args(hidden: torch.Tensor, index: int) -> dict[str, Any]:
+            kind = self.layer_type(index)
+            key = (kind, hidden.dtype, hidden.device)
+            if key not in memo:  # built before the step's first block of this kind extends its cache
+                positions = positions_all[:, -hidden.shape[1] :].to(hidden.device)
+                make = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
+                mask = make(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask.to(hidden.device),
+                            cache=cache, position_ids=positions, layer_idx=index)
+                rotary = self._rotary(hidden, positions) if self.rotary_emb is not None else None
+                memo[key] = self._kwargs(mask, positions, rotary, cache=cache)
+            return memo[key]
+
+        return block_args
+
+    def _kwargs(self, mask: Any, position_ids: torch.Tensor, rotary: Any, *, cache: Any = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"attention_mask": mask, "position_ids": position_ids}
         if rotary is not None:
             kwargs["position_embeddings"] = rotary
         cache_arg = next((name for name in _CACHE_ARGS if name in self.block_params), None)
         if cache_arg is not None:
-            kwargs[cache_arg] = None
+            kwargs[cache_arg] = cache
         if "use_cache" in self.block_params:
-            kwargs["use_cache"] = False
+            kwargs["use_cache"] = cache is not None
         return kwargs
 
     def _memo(self, key: tuple[Any, ...], make: Any) -> Any:

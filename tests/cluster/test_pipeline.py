@@ -9,7 +9,7 @@ import torch
 from transformers import AutoTokenizer
 
 from calray.cluster import Pipeline, PipelineLM, PruneSpec, ShardOptions, partition
-from calray.evaluate import HFModel, capability_map, evaluate_capabilities
+from calray.evaluate import GenerationArgs, HFModel, capability_map, evaluate_capabilities
 
 from .helpers import register_tiny_world
 from .reference import BATCH, block_weights, independent_reference, load, max_abs_diff, sequential_reference
@@ -48,6 +48,12 @@ def test_pipeline_prunes_and_evaluates_like_one_process(ray_session, request, st
             got = evaluate_capabilities(PipelineLM(pipeline, job, tokenizer, config=config, batch_size=4), cmap)
             want = evaluate_capabilities(HFModel(model, tokenizer, batch_size=4, progress=False), cmap)
             assert_same_scores(got, want)
+
+        # Greedy generation of left-padded prompts: the stages' KV caches vs transformers' generate.
+        requests = [("the cat", GenerationArgs(max_new_tokens=8)), ("a dog ran to the park and", GenerationArgs(until=(".",), max_new_tokens=6))]
+        piped = PipelineLM(pipeline, "seq", tokenizer, config=config, batch_size=2).generate_until(requests)
+        assert piped == HFModel(expected, tokenizer, batch_size=2, progress=False).generate_until(requests)
+        assert all(d["jobs"] == ["seq"] for d in pipeline.describe())  # sessions ended, copies kept
 
         if stages > 1:  # independent mode: each stage solves from its mixed dense statistics
             a, b = windows(4, seed=20), windows(6, seed=21)

@@ -155,3 +155,26 @@ def test_statistics_spill_to_disk_and_come_back_equal(tmp_path):
     assert len(list(tmp_path.glob("*.safetensors"))) == 2
     assert "k4" in cache and cache.get("nothing") is None
     assert StatisticsCache(memory_bytes=one, directory=tmp_path).get("k2") is not None  # shared by a new shard
+
+
+def test_generation_sessions_keep_a_kv_cache_per_shard(tiny_dir):
+    """Cached decoding over 3 shards (only the new token travels) picks the tokens a full
+    recomputation of the left-padded prefix picks, and ending the session frees its caches."""
+    shards = workers(tiny_dir, 3)
+    ids = windows(2, 7, seed=5)
+    mask = torch.ones_like(ids)
+    mask[1, :2] = 0
+    full, new = ids, ids
+    for _ in range(5):
+        x = new
+        for s in shards:
+            x = s.forward(None, x, mask, ("next", None) if s is shards[-1] else None, "gen")
+        recomputed = run_forward(shards, None, full, mask)[:, -1].argmax(-1)
+        assert torch.equal(x, recomputed)
+        new = x[:, None]
+        full = torch.cat([full, new], dim=1)
+        mask = torch.cat([mask, torch.ones_like(new)], dim=1)
+    assert all(len(s._sessions) == 1 for s in shards)
+    for s in shards:
+        s.end_session("gen")
+    assert all(not s._sessions for s in shards)
