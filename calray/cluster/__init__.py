@@ -33,7 +33,8 @@ from calray.cluster.eval_model import PipelineLM
 from calray.cluster.job import MODES, Calibration, Job, JobError, JobResult, PruneSpec
 from calray.cluster.loading import ShardModel, checkpoint_files, load_shard
 from calray.cluster.pipeline import Pipeline, ShardOptions, partition
-from calray.cluster.pool import DEFAULT_NAME, PoolClient, PoolConfig, PoolCore, connect_pool, start_pool
+from calray.cluster.client import PoolClient, connect_pool, start_pool
+from calray.cluster.pool import DEFAULT_NAME, PoolConfig, PoolCore
 from calray.cluster.runtime import init_ray, require_resources
 from calray.cluster.shard import ShardWorker
 from calray.cluster.stats_cache import StatisticsCache

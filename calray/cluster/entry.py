@@ -31,7 +31,8 @@ import yaml
 from pydantic import Field
 
 from calray.cluster.job import Job, JobResult
-from calray.cluster.pool import PoolConfig, start_pool
+from calray.cluster.client import start_pool
+from calray.cluster.pool import PoolConfig
 from calray.config import StrictModel, validate
 from calray.errors import CalrayError
 
@@ -42,8 +43,8 @@ _UNEXPANDED = re.compile(r"\$\{?(\w+)")
 
 
 class PruneEvalConfig(StrictModel):
-    """See the module docstring; ``pool`` takes every ``PoolConfig`` field except ``model``,
-    ``data`` and ``attn_implementation``... which come from here."""
+    """See the module docstring. ``pool`` takes ``PoolConfig``'s fields except ``model`` and
+    ``data``, which are given here; ``defaults`` are merged under every entry of ``jobs``."""
 
     model: str
     pool: dict[str, Any] = {}

@@ -1,8 +1,9 @@
 """The pool: P pipelines of S shards serving ``prune_and_evaluate(job)`` to any process of a Ray job.
 
-``PoolCore`` holds the logic; ``start_pool`` runs it as a named, threaded Ray actor (each
-request waits in its own thread, so requests never block one another) and returns a
-``PoolClient``; ``connect_pool(name)`` finds it from any other process (a Tune trial)::
+``PoolCore`` holds the logic; ``start_pool`` (client.py) runs it as a named, threaded Ray actor
+(each request waits in its own thread, so requests never block one another: evaluation code
+is synchronous and blocks on ``ray.get``) and returns a ``PoolClient``; ``connect_pool(name)``
+finds it from any other process (a Tune trial)::
 
     pool = start_pool(PoolConfig(model="models/llama", pipelines=2, stages=4))
     result = pool.prune_and_evaluate(Job(calibration=Calibration(mixture="c4=1", nsamples=128),
@@ -18,6 +19,7 @@ a ``failed`` result naming the layer, and the pool keeps serving.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -34,7 +36,6 @@ from calray.cluster.eval_model import PipelineLM
 from calray.cluster.job import Job, JobError, JobResult
 from calray.cluster.loading import checkpoint_files, skeleton
 from calray.cluster.pipeline import Pipeline, ShardOptions, partition
-from calray.cluster.runtime import require_resources
 from calray.cluster.windows import JobWindows, WindowBuilder
 from calray.config import StrictModel
 from calray.data import cache_root
@@ -49,7 +50,7 @@ from calray.evaluate import (
     fingerprint_dir,
     retention,
 )
-from calray.prune import PruningReport, adapter_for
+from calray.prune import PruningReport, adapter_for, statistic_needed
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class PoolConfig(StrictModel):
     attn_implementation: str | None = None
 
 
-def _cause(exc: BaseException) -> BaseException:
+def task_cause(exc: BaseException) -> BaseException:
     """The exception a Ray task raised, unwrapped from ``RayTaskError``."""
     return getattr(exc, "cause", None) or exc
 
@@ -89,7 +90,8 @@ RETRYABLE = (ray.exceptions.RayActorError, JobLost, StatisticsMissing)
 
 
 class PoolCore:
-    """The pool's logic (see the module docstring); runs in-process in tests, as an actor otherwise."""
+    """The pool's logic (see the module docstring): ``start_pool`` runs it as an actor; a driver
+    that needs no other client may also use it in-process."""
 
     def __init__(self, config: PoolConfig, *, setup: Any = None, name: str = DEFAULT_NAME) -> None:
         if setup is not None:
@@ -153,12 +155,12 @@ class PoolCore:
                 status = "completed" if result.ok else "failed"
                 with self._lock:
                     self._counts[status] += 1
-                return _replace(result, attempts=attempt, timings=timings)
+                return dataclasses.replace(result, attempts=attempt, timings=timings)
             except RETRYABLE as exc:
                 last = exc
                 with self._lock:
                     self._counts["retried"] += 1
-                log.warning("job %s: attempt %d lost a shard (%s); running it again", job_id, attempt, type(_cause(exc)).__name__)
+                log.warning("job %s: attempt %d lost a shard (%s); running it again", job_id, attempt, type(task_cause(exc)).__name__)
                 self._heal(pipeline)
             finally:
                 self._running.pop(job_id, None)
@@ -219,7 +221,7 @@ class PoolCore:
         try:
             self._admit(pipeline, job_id, job, windows, sequential)
             timings["queued"] = time.time() - clock
-            if not sequential:
+            if not sequential and statistic_needed(spec.pruning_method(), layer_errors=spec.layer_errors) != "none":
                 self._phase(job_id, "statistics")
                 clock = time.time()
                 self._ensure_statistics(pipeline, windows, job.batch_size)
@@ -233,7 +235,7 @@ class PoolCore:
             reports = [r for part in ray.get(refs) for r in part]
             timings["prune"] = time.time() - clock
         except (ray.exceptions.RayTaskError, CalrayError) as exc:
-            cause = _cause(exc)
+            cause = task_cause(exc)
             if isinstance(cause, RETRYABLE):
                 raise cause from None
             if not isinstance(cause, CalrayError):
@@ -250,8 +252,8 @@ class PoolCore:
         try:
             scores = evaluate_capabilities(lm, cmap, data=self.config.data, seed=job.eval_seed)
         except ray.exceptions.RayTaskError as exc:
-            if isinstance(_cause(exc), RETRYABLE):
-                raise _cause(exc) from None
+            if isinstance(task_cause(exc), RETRYABLE):
+                raise task_cause(exc) from None
             raise
         timings["evaluate"] = time.time() - clock
         kept = retention(scores, dense)
@@ -337,88 +339,3 @@ class PoolCore:
     def _keyed_lock(self, key: Any) -> threading.Lock:
         with self._lock:
             return self._keyed_locks.setdefault(key, threading.Lock())
-
-
-def _replace(result: JobResult, **changes: Any) -> JobResult:
-    import dataclasses
-
-    return dataclasses.replace(result, **changes)
-
-
-# --- the actor and its clients -------------------------------------------------------------------------
-PoolActor = ray.remote(PoolCore)
-
-
-class PoolClient:
-    """A handle on a running pool; picklable, so Tune trials can receive it (or ``connect_pool``)."""
-
-    def __init__(self, actor: Any, name: str) -> None:
-        self.actor = actor
-        self.name = name
-
-    def submit(self, job: Job | dict[str, Any]) -> ray.ObjectRef:
-        """Start a job; ``ray.get`` the ref for its ``JobResult``."""
-        return self.actor.prune_and_evaluate.remote(job if isinstance(job, Job) else Job.model_validate(job))
-
-    def prune_and_evaluate(self, job: Job | dict[str, Any]) -> JobResult:
-        """Run a job and wait for its result (a ``failed`` result for a job's own failure)."""
-        try:
-            return ray.get(self.submit(job))  # type: ignore[no-any-return]
-        except ray.exceptions.RayTaskError as exc:
-            cause = _cause(exc)
-            if isinstance(cause, CalrayError):
-                raise cause from None
-            raise
-
-    def capacity(self) -> dict[str, Any]:
-        return ray.get(self.actor.capacity.remote())  # type: ignore[no-any-return]
-
-    def status(self) -> list[dict[str, Any]]:
-        return ray.get(self.actor.status.remote())  # type: ignore[no-any-return]
-
-    def shards(self) -> list[list[Any]]:
-        return ray.get(self.actor.shards.remote())  # type: ignore[no-any-return]
-
-    def activity(self) -> list[list[list[tuple[str, str, float, float]]]]:
-        return ray.get(self.actor.activity.remote())  # type: ignore[no-any-return]
-
-    def shutdown(self) -> None:
-        """Stop the shards and the pool actor."""
-        ray.get(self.actor.shutdown.remote())
-        ray.kill(self.actor, no_restart=True)
-
-
-def start_pool(
-    config: PoolConfig | dict[str, Any], *, name: str = DEFAULT_NAME, setup: Any = None, max_concurrency: int = 256
-) -> PoolClient:
-    """Start the named pool actor (its shards load the model) and wait until it serves.
-
-    ``setup`` (a picklable function) runs first in the pool and in every shard process, e.g. to
-    register calibration sources or tasks defined in Python. ``max_concurrency`` bounds the
-    requests waiting at once (each waits in a thread of the actor).
-    """
-    if not isinstance(config, PoolConfig):
-        config = PoolConfig.model_validate(config)
-    if not ray.is_initialized():
-        raise CalrayError("Ray is not initialised in this process; call calray.cluster.init_ray() first")
-    shards = config.pipelines * config.stages
-    require_resources(cpus=shards * config.cpus_per_shard, gpus=shards if config.device == "cuda" else 0.0)
-    actor = PoolActor.options(name=name, max_concurrency=max_concurrency, num_cpus=0, max_restarts=0).remote(
-        config, setup=setup, name=name
-    )
-    try:
-        ray.get(actor.capacity.remote())
-    except ray.exceptions.RayActorError as exc:
-        cause = exc.__cause__ or exc
-        ray.kill(actor, no_restart=True)
-        raise CalrayError(f"the pool failed to start: {cause}") from None
-    return PoolClient(actor, name)
-
-
-def connect_pool(name: str = DEFAULT_NAME) -> PoolClient:
-    """The running pool called ``name`` (from any process of the same Ray job and namespace)."""
-    try:
-        actor = ray.get_actor(name)
-    except ValueError:
-        raise CalrayError(f"no pool named {name!r} is running in this Ray namespace; start one with start_pool(...)") from None
-    return PoolClient(actor, name)

@@ -37,6 +37,7 @@ from calray.cluster.stats_cache import StatisticsCache
 from calray.evaluate import ContinuationQuery, score_continuations
 from calray.prune import (
     BlockStatistics,
+    InputStatistic,
     LinearReport,
     call_block,
     check_widths,
@@ -135,10 +136,11 @@ class ShardWorker:
                 return
             if len(held) >= self.max_jobs:
                 raise ShardBusy(f"shard {self.label} holds {len(held)} jobs (max_jobs={self.max_jobs})")
-            promised = [f for f in self._reserved.values()]
-            device_free = free_bytes(self.device) * (1 - self.headroom) - sum(f.device_bytes() for f in promised)
+            promised = list(self._reserved.values())  # admitted jobs whose copies do not exist yet
             host_free = free_bytes(torch.device("cpu")) * (1 - self.headroom) - sum(f.activations for f in promised)
-            if self.device.type == "cpu":
+            device_free = free_bytes(self.device) * (1 - self.headroom) - sum(f.device_bytes() for f in promised)
+            if self.device.type == "cpu":  # one pool of memory: everything comes out of it
+                device_free -= sum(f.activations for f in promised)
                 fits = need.device_bytes() + need.activations <= device_free
             else:
                 fits = need.device_bytes() <= device_free and need.activations <= host_free
@@ -224,9 +226,10 @@ class ShardWorker:
             index = self.shard.start + offset
             if not cached:
                 linears = find_linears(block, prefix=block_name(self.shard.prefix, index))
-                entry.append(collect_statistics(
+                stats = collect_statistics(
                     block, linears, hidden, self.block_args, index=index, kind="hessian", batch_size=batch_size
-                ))
+                )
+                entry.append(_moved(stats, "cpu"))  # kept in host memory; a job moves one block's mix to the device
             if forward and not self.shard.last:
                 hidden = run_block(block, hidden, self.block_args, index=index, device=self.device,
                                    storage_device="cpu", batch_size=batch_size, name=block_name(self.shard.prefix, index))
@@ -260,7 +263,7 @@ class ShardWorker:
             check_widths(selected, target)
             for offset, linears in enumerate(selected):
                 if needs_stats:
-                    stats = BlockStatistics.mix([(w, entry[offset]) for w, entry in entries])
+                    stats = _moved(BlockStatistics.mix([(w, entry[offset]) for w, entry in entries]), self.device)
                 else:
                     stats = BlockStatistics.unshared(list(linears))
                 reports += prune_block(linears, stats, method, target, index=self.shard.start + offset)
@@ -358,6 +361,11 @@ class ShardWorker:
 
     def _log(self, what: str, job: str, start: float) -> None:
         self._activity.append((what, job, start, time.time()))
+
+
+def _moved(stats: BlockStatistics, device: torch.device | str) -> BlockStatistics:
+    moved = {k: InputStatistic(v.kind, v.value.to(device), v.tokens) for k, v in stats.stats.items()}
+    return BlockStatistics(stats.kind, dict(stats.groups), moved)
 
 
 def _reduce(logits: torch.Tensor, reduce: Reduce) -> Any:

@@ -48,6 +48,7 @@ class WindowBuilder:
         self.keep = keep
         self._refs: OrderedDict[tuple[Any, ...], ray.ObjectRef] = OrderedDict()
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
 
     def for_job(self, calibration: Calibration, *, sequential: bool) -> JobWindows:
         seqlen = resolve_seqlen(calibration.seqlen, self.model_config)
@@ -88,7 +89,10 @@ class WindowBuilder:
         return out
 
     def _build(self, mixture: Any, **kwargs: Any) -> Any:
-        return build_calibration(self.tokenizer, mixture, cache_dir=self.cache_dir, **kwargs)
+        # One at a time: concurrent requests (threads of the pool) would otherwise load the same
+        # source files and write the same window caches at once; building is cheap next to pruning.
+        with self._build_lock:
+            return build_calibration(self.tokenizer, mixture, cache_dir=self.cache_dir, **kwargs)
 
     def _remember(self, key: tuple[Any, ...], make: Callable[[], torch.Tensor]) -> Callable[[], ray.ObjectRef]:
         """A thunk putting the windows in the object store once (kept for the ``keep`` latest specs)."""

@@ -10,13 +10,20 @@ import torch
 
 from calray.testing import save_tiny_model, tiny_model
 
-from .helpers import register_tiny_world
+from .helpers import register_tiny_world, unregister_tiny_world
+
+
+@pytest.fixture(scope="package", autouse=True)
+def tiny_world() -> Iterator[None]:
+    """The tiny sources, tasks and map, registered while this package's tests run."""
+    register_tiny_world()
+    yield
+    unregister_tiny_world()
 
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 3-block Llama and its byte tokenizer, as one safetensors file."""
-    register_tiny_world()
     return save_tiny_model("llama", tmp_path_factory.mktemp("tiny-llama"), num_blocks=3)
 
 

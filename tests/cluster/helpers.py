@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from calray.data import Source, get_source, register_source
+from calray.data import Source, get_source, register_source, unregister_source
 from calray.evaluate import (
     AnswerItem,
     ChoiceItem,
@@ -52,3 +52,12 @@ def register_tiny_world() -> None:
             "commonsense": [{"task": "tiny_mc"}],
             "math": [{"task": "tiny_gen"}],
         }})
+
+
+def unregister_tiny_world() -> None:
+    """Leave the test process's registries as other test packages expect them."""
+    for name in ("tiny:words", "tiny:numbers"):
+        unregister_source(name)
+    for name in ("tiny_mc", "tiny_gen", "tiny_ppl"):
+        TASKS.unregister(name)
+    CAPABILITY_MAPS.unregister("tiny")

@@ -35,13 +35,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _free_range(size: int, *, avoid: set[int]) -> int:
+    """The first port of ``size`` consecutive free ports that avoid ``avoid`` (worker ports)."""
+    for _ in range(100):
+        first = random.randrange(20000, 60000 - size)
+        if any(first <= p < first + size for p in avoid):
+            continue
+        try:
+            for port in range(first, first + size):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"found no {size} consecutive free ports")
+
+
 class RayHead:
     def __init__(self, *, num_cpus: int = 2) -> None:
         self.temp = tempfile.mkdtemp(prefix="calray-rj-", dir="/tmp")  # short: socket paths have a length limit
         self.ports = {flag: _free_port() for flag in PORT_FLAGS}
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
         self.env.pop("RAY_ADDRESS", None)
-        workers = random.randrange(20000, 60000, 200)
+        workers = _free_range(200, avoid=set(self.ports.values()))
         self.command = [
             RAY, "start", "--head", f"--temp-dir={self.temp}", f"--num-cpus={num_cpus}", "--num-gpus=0",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1",

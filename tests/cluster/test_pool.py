@@ -31,7 +31,6 @@ MIXTURE = "tiny:words=1,tiny:numbers=1"
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Llama with token 255's embedding set to NaN: UTF-8 text never contains byte
     255, so every job is unaffected except one whose explicit windows contain that token."""
-    register_tiny_world()
     directory = save_tiny_model("llama", tmp_path_factory.mktemp("nan-row-llama"), num_blocks=3)
     tensors = load_file(directory / "model.safetensors")
     tensors["model.embed_tokens.weight"][255] = float("nan")
