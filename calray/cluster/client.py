@@ -11,6 +11,7 @@ and the driver sizes its concurrency with ``pool.capacity()["slots"]``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import ray
@@ -91,8 +92,18 @@ def start_pool(
         ray.get(actor.capacity.remote())
     except ray.exceptions.RayActorError as exc:
         ray.kill(actor, no_restart=True)
-        raise CalrayError(f"the pool {name!r} failed to start: {exc}") from None
+        raise CalrayError(f"the pool {name!r} failed to start: {_raised(exc)}") from None
     return PoolClient(actor, name)
+
+
+def _raised(exc: BaseException) -> str:
+    """The message of the exception a failed actor constructor raised (last line of its traceback)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = re.match(r"^[\w.]*(?:Error|Exception)\w*: (.*)$", line)
+        if match:
+            return match.group(1)
+    return lines[-1] if lines else repr(exc)
 
 
 def connect_pool(name: str = DEFAULT_NAME) -> PoolClient:

@@ -127,9 +127,8 @@ class Job(StrictModel):
     @model_validator(mode="after")
     def _prunable(self) -> Job:
         try:
-            spec = self.prune_spec()
-            spec.target()
-            spec.pruning_method()
+            Target.parse(sparsity=self.sparsity, n_m=self.n_m)  # exactly one of the two
+            self.prune_spec().pruning_method()
         except CalrayError as exc:
             raise ValueError(str(exc)) from None
         except TypeError as exc:  # an unknown method option

@@ -142,3 +142,12 @@ def test_a_killed_shard_restarts_and_its_job_is_rerun_exactly_once(pool):
     assert after["completed"] == before["completed"] + 1  # recorded once
     assert ray.get(victim.describe.remote())["incarnation"] != old  # restarted, slice reloaded
     assert pool.prune_and_evaluate(job("after-restart")).ok
+
+
+def test_a_pool_that_cannot_start_says_why(ray_session, tmp_path):
+    with pytest.raises(CalrayError, match=r"needs 32 CPUs and 0 GPUs, but the Ray cluster has 2 CPUs.*ray status"):
+        start_pool(PoolConfig(model=str(tmp_path), pipelines=8, stages=4), name="too-big")
+    with pytest.raises(CalrayError, match=r"failed to start: model directory .* has neither model.safetensors"):
+        start_pool(PoolConfig(model=str(tmp_path), cpus_per_shard=0.25), name="no-model")
+    with pytest.raises(CalrayError, match="no pool named 'no-model'"):
+        connect_pool("no-model")
