@@ -274,8 +274,7 @@ class ShardWorker:
         self._log("prune", job_id, start)
         return reports
 
-    @ray.method(concurrency_group="compute")
-    @torch.no_grad()
+    @ray.method(concurrency_group="compute")  # no other decorator here: Ray would lose the group
     def forward(
         self,
         job_id: str | None,
@@ -293,7 +292,16 @@ class ShardWorker:
         with ``attention_mask`` covering everything so far; ``end_session`` drops the cache.
         """
         start = time.time()
-        blocks = self._blocks(job_id)
+        with torch.no_grad():
+            out = self._forward(self._blocks(job_id), inputs, attention_mask, reduce, session)
+        self._log("forward", job_id or "dense", start)
+        return out
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _forward(
+        self, blocks: list[nn.Module], inputs: torch.Tensor, attention_mask: torch.Tensor | None, reduce: Reduce,
+        session: str | None,
+    ) -> Any:
         x = inputs.to(self.device)
         mask = attention_mask.to(self.device) if attention_mask is not None else None
         if session is not None:
@@ -309,13 +317,9 @@ class ShardWorker:
         for offset, block in enumerate(blocks):
             x = call_block(block, x, args(x, self.shard.start + offset))
         if not self.shard.last:
-            out: Any = x.cpu()
-        else:
-            out = _reduce(self.shard.adapter.head(x), reduce)
-        self._log("forward", job_id or "dense", start)
-        return out
+            return x.cpu()
+        return _reduce(self.shard.adapter.head(x), reduce)
 
-    # --- helpers -----------------------------------------------------------------------------
     @property
     def label(self) -> str:
         return f"[{self.shard.start}, {self.shard.stop})"

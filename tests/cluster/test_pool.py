@@ -85,6 +85,13 @@ def test_concurrent_jobs_spread_over_pipelines_and_equal_one_process(pool, model
             assert results[0].dense_scores[task][metric] == pytest.approx(dense.tasks[task].metrics[metric], rel=1e-4, abs=1e-6)
     assert results[1].total != pytest.approx(results[0].total)  # the two modes differ
 
+    # Each shard computes one thing at a time (its compute group has one thread), jobs interleaving.
+    for pipeline in pool.activity():
+        for stage in pipeline:
+            spans = sorted((start, end) for _, _, start, end in stage)
+            assert all(later[0] >= earlier[1] - 1e-3 for earlier, later in zip(spans, spans[1:]))
+            assert len({job for _, job, _, _ in stage}) > 2
+
     capacity = pool.capacity()
     assert capacity["slots"] == 4 and capacity["devices"] == 4 and capacity["device"] == "cpu"
     assert capacity["in_flight"] == 0 and capacity["completed"] >= 4
