@@ -6,6 +6,11 @@ the caller, and a stage starts a job as soon as its predecessor finishes it. Sev
 therefore in flight at different stages at once; each actor's ``compute`` group runs one
 task at a time, in the order inputs become ready.
 
+What travels between stages: per job, its calibration activations once per stage boundary
+(nsamples x seqlen x hidden in the model's dtype: 128 x 2048 x 4096 in bfloat16 is 2 GiB for
+an 8B Llama), through the object store (shared memory within a node); per evaluation batch,
+batch x tokens x hidden. Placement groups pack the stages on one node when they fit.
+
 Shard actors restart after a crash (``max_restarts``), reloading their slice in their
 constructor; a task that was running on a crashed actor raises ``RayActorError`` and the
 pool re-runs its job.
