@@ -7,6 +7,7 @@ hub), whose vocabulary matches the tiny models. Neither needs the network.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -93,3 +94,13 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
     fast.model_max_length = 256
     return fast
+
+
+def save_tiny_model(arch: str, directory: str | Path, *, seed: int = 0, num_blocks: int = 3) -> Path:
+    """A tiny model of ``num_blocks`` decoder blocks and its tokenizer, saved as a model directory
+    (safetensors), for what reads checkpoints: shard actors, job smoke tests."""
+    key = "n_layer" if arch == "gpt2" else "num_hidden_layers"
+    directory = Path(directory)
+    tiny_model(arch, seed=seed, **{key: num_blocks}).save_pretrained(directory, safe_serialization=True)
+    tiny_tokenizer().save_pretrained(directory)
+    return directory

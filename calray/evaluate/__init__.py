@@ -21,7 +21,7 @@ from calray.evaluate.builtin.sources import LocalData, load_local_data
 from calray.evaluate.capabilities import CapabilityMap, TaskSpec, capability_map, load_builtin_maps, register_capability_map
 from calray.evaluate.dense_cache import DenseCache, fingerprint_dir, fingerprint_module
 from calray.evaluate.fake import FakeLM
-from calray.evaluate.hf_model import HFModel
+from calray.evaluate.hf_model import HFModel, config_max_length, tokenizer_adds_bos
 from calray.evaluate.interface import EvalModel, GenerationArgs, LoglikelihoodResult, RollingResult
 from calray.evaluate.registry import CAPABILITY_MAPS, TASKS, get_task, register_task
 from calray.evaluate.retention import ChanceRule, RetentionReport, TaskRetention, retention
@@ -40,16 +40,16 @@ from calray.evaluate.tasks import (
     TaskScore,
     TextItem,
 )
-from calray.evaluate.token_lm import TokenLM, rolling_windows
+from calray.evaluate.token_lm import ContinuationQuery, TokenLM, rolling_windows, score_continuations
 
 load_builtin_maps()
 
 __all__ = [
     "CAPABILITY_MAPS", "TASKS", "AnswerItem", "CapabilityMap", "CapabilityScores", "ChanceRule", "ChoiceItem",
-    "CodeItem", "CodeTask", "DenseCache", "EvalModel", "ExecResult", "FakeLM", "GenerationArgs", "GenerationTask",
+    "CodeItem", "CodeTask", "ContinuationQuery", "DenseCache", "EvalModel", "ExecResult", "FakeLM", "GenerationArgs", "GenerationTask",
     "HFModel", "LocalData", "LoglikelihoodResult", "MultipleChoiceTask", "PerplexityTask", "RetentionReport",
     "RollingResult", "SandboxLimits", "Task", "TaskGroup", "TaskRetention", "TaskScore", "TaskSpec", "TextItem",
-    "TokenLM", "capability_map", "evaluate_capabilities", "evaluate_task", "fingerprint_dir", "fingerprint_module",
+    "TokenLM", "capability_map", "config_max_length", "evaluate_capabilities", "evaluate_task", "fingerprint_dir", "fingerprint_module",
     "get_task", "load_local_data", "register_capability_map", "register_task", "retention", "rolling_windows",
-    "run_program", "run_programs",
+    "run_program", "run_programs", "score_continuations", "tokenizer_adds_bos",
 ]

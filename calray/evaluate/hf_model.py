@@ -21,14 +21,25 @@ DEFAULT_MAX_LENGTH_CAP = 4096
 
 def model_max_length(model: Any, tokenizer: Any, *, cap: int = DEFAULT_MAX_LENGTH_CAP) -> int:
     """The model's context length from its config (else the tokenizer), capped at ``cap``."""
+    return config_max_length(model.config, tokenizer, cap=cap)
+
+
+def config_max_length(config: Any, tokenizer: Any, *, cap: int = DEFAULT_MAX_LENGTH_CAP) -> int:
+    """``model_max_length`` from a config alone (a sharded model has no whole model object)."""
     for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
-        value = getattr(model.config, attr, None)
+        value = getattr(config, attr, None)
         if isinstance(value, int) and value > 0:
             return min(value, cap)
     value = getattr(tokenizer, "model_max_length", None)
     if isinstance(value, int) and 0 < value < 10**9:
         return min(value, cap)
     return min(2048, cap)
+
+
+def tokenizer_adds_bos(tokenizer: Any) -> bool:
+    """Whether the tokenizer puts BOS in front of a text on its own (then contexts get BOS too)."""
+    probe = tokenizer("a")["input_ids"]
+    return tokenizer.bos_token_id is not None and bool(probe) and probe[0] == tokenizer.bos_token_id
 
 
 class HFModel(TokenLM):
@@ -64,10 +75,7 @@ class HFModel(TokenLM):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length or model_max_length(model, tokenizer)
-        if add_bos is None:
-            probe = tokenizer("a")["input_ids"]
-            add_bos = tokenizer.bos_token_id is not None and bool(probe) and probe[0] == tokenizer.bos_token_id
-        self.add_bos = add_bos
+        self.add_bos = tokenizer_adds_bos(tokenizer) if add_bos is None else add_bos
         self.context_len = context_len
         self.progress = progress
 

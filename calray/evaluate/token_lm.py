@@ -3,7 +3,9 @@
 ``TokenLM`` turns the string-level ``EvalModel`` requests into padded token batches, the way
 lm-evaluation-harness's ``HFLM`` does (same context/continuation split, same rolling windows),
 and leaves one hook to subclasses: ``_logits(input_ids, attention_mask)``. ``HFModel`` fills it
-with an in-process transformers model; a sharded pipeline fills it with its last stage's logits.
+with an in-process transformers model. Two narrower hooks default to it: ``_score`` (log-probs
+and greedy flags of continuations) and ``_next_tokens`` (greedy step); a sharded pipeline
+overrides them so its last stage ships a few numbers per request instead of (B, T, V) logits.
 Requests are sorted by length (longest first, so memory errors come early), identical inputs
 are scored once (e.g. MMLU's four one-token answers share a single forward row), and every
 batch is one forward pass.
@@ -51,6 +53,23 @@ def rolling_windows(tokens: list[int], *, prefix_token: int, max_length: int, co
         predicted = end
 
 
+# One continuation to score in a batch row: (row, end, continuation tokens). The row's
+# predictions at positions end - len(continuation) .. end - 1 are those of the continuation.
+ContinuationQuery = tuple[int, int, list[int]]
+
+
+def score_continuations(logits: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
+    """Sum of log-probabilities of each query's continuation under ``logits`` (B, T, V), and
+    whether greedy decoding would have produced exactly those tokens."""
+    out = []
+    for row, end, cont in queries:
+        span = logits[row, end - len(cont) : end].float().log_softmax(-1)  # (C, V)
+        target = torch.tensor(cont, device=span.device)
+        lp = span.gather(-1, target[:, None]).sum().item()
+        out.append(LoglikelihoodResult(float(lp), bool((span.argmax(-1) == target).all())))
+    return out
+
+
 def _batches(order: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(order), size):
         yield order[start : start + size]
@@ -78,6 +97,16 @@ class TokenLM(ABC):
         of left-padded rows; None means right padding, which a causal model needs no mask for
         (padding comes after every real token), so the fast causal attention path is kept."""
 
+    def _score(self, input_ids: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
+        """Right-padded (B, T) ids -> one result per query (see ``score_continuations``). A model
+        whose logits live elsewhere (the last stage of a pipeline) overrides this to reduce
+        (B, T, V) logits to two numbers per query where they are computed."""
+        return score_continuations(self._logits(input_ids, None), queries)
+
+    def _next_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Left-padded (B, T) ids -> the greedy next token of each row (B,); overridable like ``_score``."""
+        return self._logits(input_ids, attention_mask)[:, -1, :].argmax(-1)
+
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
         """Left-padded (B, T) prompts -> greedy new tokens per row (may run past a stop string;
         the caller cuts). Default: re-run the whole prefix each step (no KV cache)."""
@@ -86,7 +115,7 @@ class TokenLM(ABC):
         new: list[list[int]] = [[] for _ in range(ids.shape[0])]
         eos = self.eos_token_id
         for _ in range(args.max_new_tokens):
-            nxt = self._logits(ids, mask)[:, -1, :].argmax(-1)  # (B,)
+            nxt = self._next_tokens(ids, mask)  # (B,)
             for row in range(ids.shape[0]):
                 if not done[row]:
                     new[row].append(int(nxt[row]))
@@ -161,16 +190,13 @@ class TokenLM(ABC):
             ids = torch.full((len(seqs), width), self.pad_token_id, dtype=torch.long)  # right-padded
             for row, seq in enumerate(seqs):
                 ids[row, : len(seq)] = torch.tensor(seq)
+            owners = [i for seq in seqs for i in inputs[seq]]
+            queries = [(row, len(seq), requests[i][1]) for row, seq in enumerate(seqs) for i in inputs[seq]]
             with torch.no_grad():
-                logits = self._logits(ids, None)  # (B, T, V)
-            for row, seq in enumerate(seqs):
-                for i in inputs[seq]:
-                    cont = requests[i][1]
-                    span = logits[row, len(seq) - len(cont) : len(seq)].float().log_softmax(-1)  # (C, V)
-                    target = torch.tensor(cont, device=span.device)
-                    lp = span.gather(-1, target[:, None]).sum().item()
-                    results[i] = LoglikelihoodResult(float(lp), bool((span.argmax(-1) == target).all()))
-                    bar.update(1)
+                scored = self._score(ids, queries)
+            for i, result in zip(owners, scored):
+                results[i] = result
+            bar.update(len(owners))
         bar.close()
         return results  # type: ignore[return-value]
 

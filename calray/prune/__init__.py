@@ -41,7 +41,7 @@ A shard holding blocks [a, b) calls the same loop on its slice::
 """
 
 from calray.prune.adapters import ADAPTERS, BlockAdapter, adapter_for, call_block, check_supported
-from calray.prune.block_args import BlockArgs
+from calray.prune.block_args import BlockArgs, BlockArgsFn, padded_position_ids
 from calray.prune.checks import PruningError
 from calray.prune.driver import (
     check_widths,
@@ -71,6 +71,7 @@ __all__ = [
     "REPORT_NAME",
     "BlockAdapter",
     "BlockArgs",
+    "BlockArgsFn",
     "BlockStatistics",
     "HessianFactor",
     "InputStatistic",
@@ -95,6 +96,7 @@ __all__ = [
     "load_pretrained",
     "magnitude",
     "model_linears",
+    "padded_position_ids",
     "perplexity",
     "prune_block",
     "prune_blocks",

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from calray.errors import CalrayError
-from calray.prune.block_args import BlockArgs
+from calray.prune.block_args import BlockArgs, padded_position_ids
 from calray.registry import Registry
 
 
@@ -49,8 +49,12 @@ class BlockAdapter:
         """The picklable builder of every block's keyword arguments."""
         return BlockArgs.for_block(self.config, self.blocks[0])
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Token ids (batch, seq) -> the first block's hidden states (batch, seq, hidden)."""
+    def embed(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Token ids (batch, seq) -> the first block's hidden states (batch, seq, hidden).
+
+        ``position_ids`` (batch, seq) number the tokens of left-padded rows (``padded_position_ids``);
+        only models with learned positions read them here (rotary ones get them per block).
+        """
         raise NotImplementedError
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -65,10 +69,17 @@ class BlockAdapter:
         return logits
 
     @torch.no_grad()
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Logits computed stage by stage, each block called alone: the driver's view of the model."""
-        hidden = self.embed(input_ids)
-        args = self.block_args()
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits computed stage by stage, each block called alone: the driver's view of the model.
+
+        ``attention_mask`` (batch, seq) marks the real tokens of left-padded rows; the result
+        then equals the model's own forward given that mask and ``generate``'s position ids.
+        """
+        if attention_mask is None:
+            hidden, args = self.embed(input_ids), self.block_args()
+        else:
+            hidden = self.embed(input_ids, padded_position_ids(attention_mask))
+            args = self.block_args().padded(attention_mask)
         for index, block in enumerate(self.blocks):
             hidden = call_block(block, hidden, args(hidden, index))
         return self.head(hidden)
@@ -106,7 +117,7 @@ class RotaryDecoderAdapter(BlockAdapter):
     def block_args(self) -> BlockArgs:
         return BlockArgs.for_block(self.config, self.blocks[0], rotary_emb=self.base.rotary_emb)
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         return getattr(self.base, self.embed_name)(input_ids)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -134,13 +145,14 @@ class OPTAdapter(BlockAdapter):
     def block_args(self) -> BlockArgs:
         return BlockArgs.for_block(self.config, self.blocks[0], batch_position_ids=True)
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         decoder = self.model.model.decoder
         hidden = decoder.embed_tokens(input_ids)
         if decoder.project_in is not None:
             hidden = decoder.project_in(hidden)
         ones = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
-        position_ids = ones.cumsum(dim=1) - 1  # (batch, seq), as OPT derives them from its mask
+        if position_ids is None:
+            position_ids = ones.cumsum(dim=1) - 1  # (batch, seq), as OPT derives them from its mask
         return hidden + decoder.embed_positions(ones, 0, position_ids=position_ids)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -159,9 +171,10 @@ class GPT2Adapter(BlockAdapter):
     model_types = ("gpt2",)
     blocks_path = "transformer.h"
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         transformer = self.model.transformer
-        position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+        if position_ids is None:
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         return transformer.wte(input_ids) + transformer.wpe(position_ids)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:

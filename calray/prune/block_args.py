@@ -13,6 +13,7 @@ shard that owns a contiguous range of blocks.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig
 from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
+
+BlockArgsFn = Callable[[torch.Tensor, int], dict[str, Any]]
 
 # Names transformers blocks use for the key/value cache argument, newest first.
 _CACHE_ARGS = ("cache", "past_key_values", "layer_past")
@@ -60,21 +63,73 @@ class BlockArgs:
         position_ids = self._memo(
             ("pos", batch, seq, hidden.device), lambda: self._position_ids(batch, seq, hidden.device)
         )
-        kwargs: dict[str, Any] = {}
         kind = self.layer_type(index)
-        kwargs["attention_mask"] = self._memo(
+        mask = self._memo(
             ("mask", kind, batch, seq, hidden.dtype, hidden.device), lambda: self._mask(kind, hidden, position_ids)
         )
-        kwargs["position_ids"] = position_ids
+        rotary = None
         if self.rotary_emb is not None:
-            kwargs["position_embeddings"] = self._memo(
+            rotary = self._memo(
                 ("rope", batch, seq, hidden.dtype, hidden.device), lambda: self._rotary(hidden, position_ids)
             )
+        return self._kwargs(mask, position_ids, rotary)
+
+    def padded(self, attention_mask: torch.Tensor) -> BlockArgsFn:
+        """The builder for one left-padded batch: ``attention_mask`` (batch, seq) is 1 on real tokens.
+
+        Positions count real tokens only (``cumsum - 1``, padding at 0), as ``generate`` numbers
+        a left-padded prompt, and the mask hides the padding from every query. Calibration
+        windows have no padding; evaluation batches of different lengths do. The masks are
+        built once per layer type for the whole batch, so a shard calls this once per forward.
+        """
+        position_ids = padded_position_ids(attention_mask)  # (batch, seq)
+        memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def block_args(hidden: torch.Tensor, index: int) -> dict[str, Any]:
+            kind = self.layer_type(index)
+            key = (kind, hidden.dtype, hidden.device)
+            if key not in memo:
+                positions = position_ids.to(hidden.device)
+                mask = self._mask(kind, hidden, positions, attention_mask.to(hidden.device))
+                rotary = self._rotary(hidden, positions) if self.rotary_emb is not None else None
+                memo[key] = self._kwargs(mask, positions, rotary)
+            return memo[key]
+
+        return block_args
+
+    def cached(self, attention_mask: torch.Tensor, cache: Any) -> BlockArgsFn:
+        """The builder for one step of cached greedy decoding: ``hidden`` holds the newest
+        tokens only, ``attention_mask`` (batch, past + new) covers every token so far, and
+        each block reads and extends ``cache`` (a transformers ``DynamicCache``). Masks are
+        sized against the block's own cache layer, so a shard that does not hold block 0
+        (whose cache layer stays empty there) still sees the right past length.
+        """
+        positions_all = padded_position_ids(attention_mask)  # (batch, past + new)
+        memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def block_args(hidden: torch.Tensor, index: int) -> dict[str, Any]:
+            kind = self.layer_type(index)
+            key = (kind, hidden.dtype, hidden.device)
+            if key not in memo:  # built before the step's first block of this kind extends its cache
+                positions = positions_all[:, -hidden.shape[1] :].to(hidden.device)
+                make = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
+                mask = make(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask.to(hidden.device),
+                            cache=cache, position_ids=positions, layer_idx=index)
+                rotary = self._rotary(hidden, positions) if self.rotary_emb is not None else None
+                memo[key] = self._kwargs(mask, positions, rotary, cache=cache)
+            return memo[key]
+
+        return block_args
+
+    def _kwargs(self, mask: Any, position_ids: torch.Tensor, rotary: Any, *, cache: Any = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"attention_mask": mask, "position_ids": position_ids}
+        if rotary is not None:
+            kwargs["position_embeddings"] = rotary
         cache_arg = next((name for name in _CACHE_ARGS if name in self.block_params), None)
         if cache_arg is not None:
-            kwargs[cache_arg] = None
+            kwargs[cache_arg] = cache
         if "use_cache" in self.block_params:
-            kwargs["use_cache"] = False
+            kwargs["use_cache"] = cache is not None
         return kwargs
 
     def _memo(self, key: tuple[Any, ...], make: Any) -> Any:
@@ -88,11 +143,13 @@ class BlockArgs:
         position_ids = torch.arange(seq, device=device).unsqueeze(0)  # (1, seq)
         return position_ids.expand(batch, seq).contiguous() if self.batch_position_ids else position_ids
 
-    def _mask(self, kind: str, hidden: torch.Tensor, position_ids: torch.Tensor) -> Any:
+    def _mask(
+        self, kind: str, hidden: torch.Tensor, position_ids: torch.Tensor, padding: torch.Tensor | None = None
+    ) -> Any:
         make = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
-        # None only where the model itself would pass None (sdpa's is_causal fast path).
+        # None only where the model itself would pass None (sdpa's is_causal fast path, no padding).
         return make(
-            config=self.config, inputs_embeds=hidden, attention_mask=None, cache=None, position_ids=position_ids
+            config=self.config, inputs_embeds=hidden, attention_mask=padding, cache=None, position_ids=position_ids
         )
 
     def _rotary(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,3 +162,9 @@ class BlockArgs:
         state = dict(self.__dict__)
         state["_cache"] = {}  # device tensors stay behind when shipped to another process
         return state
+
+
+def padded_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions of a left-padded batch (batch, seq): real tokens count from 0, padding gets 0."""
+    mask = attention_mask.long()
+    return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from calray.prune.adapters import call_block
+from calray.prune.block_args import BlockArgsFn
 
 Kind = Literal["hessian", "diag", "none"]
-BlockArgsFn = Callable[[torch.Tensor, int], dict[str, Any]]
 
 
 @dataclass

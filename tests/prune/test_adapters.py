@@ -11,7 +11,7 @@ import torch
 from transformers import AutoConfig
 
 from calray.errors import CalrayError
-from calray.prune import ADAPTERS, adapter_for, check_supported
+from calray.prune import ADAPTERS, adapter_for, call_block, check_supported
 from calray.testing import TINY_CONFIGS, tiny_model
 
 # Sliding windows shorter than the test sequence, so the sliding masks really differ.
@@ -124,3 +124,54 @@ def test_unsupported_architecture_names_the_supported_ones():
     config = AutoConfig.for_model("bert", vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2)
     with pytest.raises(CalrayError, match=r"unsupported architecture 'bert'.*supported model types: .*gpt2.*llama"):
         check_supported(config)
+
+
+@pytest.mark.parametrize("case,attn", PARAMS)
+def test_left_padded_batches_match_the_model_with_its_mask(case, attn):
+    """Evaluation pads prompts on the left: block by block, the padding is masked and positions
+    count real tokens only, as the model's forward numbers them under ``generate``."""
+    from calray.prune.block_args import padded_position_ids
+
+    model = build(case, attn)
+    ids = torch.randint(0, 256, (3, 12), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0  # row 0: 7 real tokens after 5 pads; row 1: 1 pad; row 2: none
+    mask[1, :1] = 0
+    with torch.no_grad():
+        expected = model(ids, attention_mask=mask, position_ids=padded_position_ids(mask), use_cache=False).logits
+    got = adapter_for(model).forward(ids, mask)
+    real = mask.bool()
+    assert (got[real] - expected[real]).abs().max().item() < 1e-5
+    # And a padded row's real tokens score as the same tokens alone, unpadded.
+    alone = adapter_for(model).forward(ids[:1, 5:])
+    assert (got[0, 5:] - alone[0]).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("case,attn", PARAMS)
+def test_cached_decoding_block_by_block_matches_recomputing_the_prefix(case, attn):
+    """Greedy generation through blocks called alone, with a KV cache: each step feeds only the
+    new token, yet gives the logits of a full forward over the (left-padded) prefix."""
+    from transformers import DynamicCache
+
+    from calray.prune.block_args import padded_position_ids
+
+    model = build(case, attn)
+    adapter = adapter_for(model)
+    ids = torch.randint(0, 256, (2, 9), generator=torch.Generator().manual_seed(3))
+    mask = torch.ones_like(ids)
+    mask[0, :3] = 0
+    cache = DynamicCache(config=model.config)
+    new, full = ids, ids
+    for _ in range(4):
+        positions = padded_position_ids(mask)[:, -new.shape[1]:]
+        hidden = adapter.embed(new, positions)
+        args = adapter.block_args().cached(mask, cache)
+        with torch.no_grad():
+            for index, block in enumerate(adapter.blocks):
+                hidden = call_block(block, hidden, args(hidden, index))
+            step = adapter.head(hidden)[:, -1]
+        expected = adapter.forward(full, mask)[:, -1]
+        assert (step - expected).abs().max().item() < 1e-4
+        new = step.argmax(-1, keepdim=True)
+        full = torch.cat([full, new], dim=1)
+        mask = torch.cat([mask, torch.ones_like(new)], dim=1)

@@ -1,0 +1,131 @@
+"""Independent vs sequential pruning mode: trial time, and how far their retentions disagree.
+
+One pool (one pipeline of S stages) runs each mixture once per mode, one trial at a time, as
+a sweep would. A sequential trial forwards its calibration windows through the pruned blocks;
+an independent trial mixes per-source Hessians of the dense model, computed the first time a
+source is used and cached on the shards, so later mixtures cost only the solves and the
+evaluation. Printed per mixture: trial seconds per mode and total retention per mode; then
+the mean trial times (independent split into first use of a source vs all cached) and the
+mean absolute retention difference.
+
+    python benchmarks/cluster_modes.py                 # stories260k, 2 stages, 32 x 256 tokens
+    python benchmarks/cluster_modes.py --hidden 512    # a random Llama of that width instead
+
+Needs the offline kit ($CALRAY_SHARED, default ../shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.cluster_pipeline import random_llama  # noqa: E402
+
+MIXTURES = [
+    "c4=1",
+    "gsm8k=1",
+    "codealpaca=1",
+    "c4=1,gsm8k=1,codealpaca=1",
+    "c4=0.6,gsm8k=0.3,codealpaca=0.1",
+    "c4=0.1,gsm8k=0.2,codealpaca=0.7",
+]
+CMAP = {
+    "name": "bench-modes",
+    "dimensions": {
+        "general": [{"task": "wikitext", "limit": 3}, {"task": "tinyshakespeare", "limit": 1}],
+        "commonsense": [{"task": "arc_easy", "limit": 32}],
+    },
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stages", type=int, default=2)
+    parser.add_argument("--nsamples", type=int, default=32)
+    parser.add_argument("--seqlen", type=int, default=256)
+    parser.add_argument("--sparsity", type=float, default=0.6)
+    parser.add_argument("--hidden", type=int, help="use a random Llama of this width instead of stories260k")
+    parser.add_argument("--blocks", type=int, default=4)
+    args = parser.parse_args()
+    os.environ.setdefault("CALRAY_SHARED", str(REPO.parent / "shared"))
+    tmp = Path(tempfile.mkdtemp(prefix="calray-bench-", dir="/tmp"))
+
+    import ray
+    import torch
+
+    from calray.cluster import Calibration, Job, PoolConfig, start_pool
+    from calray.data import use_sources_file
+    from calray.evaluate import LocalData
+
+    torch.set_num_threads(1)
+    shared = Path(os.environ["CALRAY_SHARED"])
+    model_dir = random_llama(tmp / "model", args.hidden, args.blocks) if args.hidden else shared / "models" / "stories260k"
+    sources = str(REPO / "jobs" / "configs" / "kit_sources.yaml")
+    use_sources_file(sources)
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp / "ray"), log_to_driver=False)
+    rows = []
+    try:
+        config = PoolConfig(model=str(model_dir), pipelines=1, stages=args.stages, cpus_per_shard=2 / args.stages,
+                            data=LocalData(root=shared / "data"), dense_cache_dir=str(tmp / "dense"),
+                            calibration_cache_dir=str(tmp), stats_dir=str(tmp / "stats"))
+        pool = start_pool(config, name="bench-modes", setup=lambda: use_sources_file(sources))
+
+        def trial(mixture: str, mode: str) -> tuple[float, object]:
+            job = Job(calibration=Calibration(mixture=mixture, nsamples=args.nsamples, seqlen=args.seqlen),
+                      sparsity=args.sparsity, mode=mode, capability_map=CMAP, name=mode)
+            start = time.perf_counter()
+            result = pool.prune_and_evaluate(job)
+            assert result.ok, result.error
+            return time.perf_counter() - start, result
+
+        trial(MIXTURES[0], "sequential")  # warm-up: dense scores, calibration windows, imports
+        seen: set[str] = set()
+        for mixture in MIXTURES:
+            t_seq, seq = trial(mixture, "sequential")
+            new_source = any(part.split("=")[0] not in seen for part in mixture.split(","))
+            seen |= {part.split("=")[0] for part in mixture.split(",")}
+            t_ind, ind = trial(mixture, "independent")
+            rows.append((mixture, t_seq, t_ind, new_source, seq, ind))
+        pool.shutdown()
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    subject = f"random Llama hidden {args.hidden}, {args.blocks} blocks" if args.hidden else "stories260k (5 blocks)"
+    print(f"subject: {subject}; {args.stages} stages; {args.nsamples} x {args.seqlen} tokens; SparseGPT {args.sparsity:.0%}")
+    print(f"{'mixture':<34} {'seq s':>6} {'ind s':>6}  {'seq total':>9} {'ind total':>9} {'diff':>6}  per task (seq/ind)")
+    for mixture, t_seq, t_ind, new, seq, ind in rows:
+        tasks = " ".join(
+            f"{a['task']}={a['retention']:.1f}/{b['retention']:.1f}" for a, b in zip(seq.tasks, ind.tasks)  # type: ignore[attr-defined]
+            if a["retention"] is not None and b["retention"] is not None
+        )
+        mark = "*" if new else " "
+        print(f"{mixture:<34} {t_seq:6.2f} {t_ind:6.2f}{mark} {seq.total:9.2f} {ind.total:9.2f} {ind.total - seq.total:+6.2f}  {tasks}")  # type: ignore[attr-defined]
+    seq_mean = sum(r[1] for r in rows) / len(rows)
+    cached = [r[2] for r in rows if not r[3]]
+    first = [r[2] for r in rows if r[3]]
+    print("* = the independent trial computed the dense statistics of a source it had not seen")
+    print(f"mean trial: sequential {seq_mean:.2f} s; independent {sum(first) / len(first):.2f} s on first use of a source, "
+          f"{sum(cached) / max(len(cached), 1):.2f} s with every source cached (x{seq_mean / (sum(cached) / max(len(cached), 1)):.2f} faster)")
+    def phase(results: list, name: str) -> float:  # type: ignore[type-arg]
+        return sum(r.timings.get(name, 0.0) for r in results) / len(results)
+
+    seqs, inds = [r[4] for r in rows], [r[5] for r in rows]
+    print(f"mean phase seconds: sequential prune {phase(seqs, 'prune'):.2f}, evaluate {phase(seqs, 'evaluate'):.2f}; "
+          f"independent statistics {phase(inds, 'statistics'):.2f}, prune {phase(inds, 'prune'):.2f}, "
+          f"evaluate {phase(inds, 'evaluate'):.2f}")
+    diffs = [abs(r[5].total - r[4].total) for r in rows]  # type: ignore[attr-defined]
+    print(f"retention total, independent - sequential: mean |diff| {sum(diffs) / len(diffs):.2f} points, max {max(diffs):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The plumbing of ``jobs/prune_eval.py``: one YAML config -> a pool -> a few jobs -> results.
+
+```yaml
+model: ${CALRAY_SHARED}/models/stories260k   # a model directory, or tiny:llama (a random test model)
+pool: {pipelines: 1, stages: 2, cpus_per_shard: 0.5}
+sources_file: sources.yaml                   # optional: point sources at local files
+data: {root: ${CALRAY_SHARED}/data}          # where evaluation tasks read their items
+capability_map: paper                        # a registered name, a YAML path or a mapping
+defaults: {method: sparsegpt, sparsity: 0.5, limit: 8, calibration: {nsamples: 8, seqlen: 64}}
+jobs:
+  - {name: c4, calibration: {mixture: c4=1}}
+  - {name: mix, calibration: {mixture: "c4=0.5,gsm8k=0.5"}, mode: independent}
+output: prune_eval.jsonl                     # one JobResult per line
+```
+
+``$VARS`` and ``~`` expand in every string; relative paths (model, sources_file, data) are
+relative to the config file. Every job is submitted at once, so the pool pipelines them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+
+from calray.cluster.job import Job, JobResult
+from calray.cluster.client import start_pool
+from calray.cluster.pool import PoolConfig
+from calray.config import StrictModel, validate
+from calray.errors import CalrayError
+
+log = logging.getLogger(__name__)
+
+TINY_PREFIX = "tiny:"
+_UNEXPANDED = re.compile(r"\$\{?(\w+)")
+
+
+class PruneEvalConfig(StrictModel):
+    """See the module docstring. ``pool`` takes ``PoolConfig``'s fields except ``model`` and
+    ``data``, which are given here; ``defaults`` are merged under every entry of ``jobs``."""
+
+    model: str
+    pool: dict[str, Any] = {}
+    sources_file: str | None = None
+    data: dict[str, Any] | None = None
+    capability_map: str | dict[str, Any] = "paper"
+    defaults: dict[str, Any] = {}
+    jobs: list[dict[str, Any]] = Field(min_length=1)
+    output: str | None = None
+    pool_name: str = "calray-prune-eval"
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        expanded = os.path.expandvars(os.path.expanduser(value))
+        match = _UNEXPANDED.search(expanded)
+        if match:
+            raise CalrayError(f"config value {value!r} uses ${match.group(1)}, which is not set in the environment")
+        return expanded
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_prune_eval(path: str | Path) -> PruneEvalConfig:
+    """Read and validate the config; paths are made absolute relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CalrayError(f"config file {str(path)!r} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise CalrayError(f"config file {str(path)!r} must hold a mapping")
+    config = validate(PruneEvalConfig, _expand(raw), f"config {str(path)!r}")
+    base = path.resolve().parent
+
+    def resolve(p: str) -> str:
+        return str(Path(p) if Path(p).is_absolute() else (base / p).resolve())
+
+    changes: dict[str, Any] = {}
+    if not config.model.startswith(TINY_PREFIX):
+        changes["model"] = resolve(config.model)
+    if config.sources_file:
+        changes["sources_file"] = resolve(config.sources_file)
+    if config.data:
+        data = dict(config.data)
+        if data.get("root"):
+            data["root"] = resolve(data["root"])
+        data["files"] = {k: resolve(v) for k, v in (data.get("files") or {}).items()}
+        changes["data"] = data
+    if isinstance(config.capability_map, str) and config.capability_map.endswith((".yaml", ".yml")):
+        changes["capability_map"] = resolve(config.capability_map)
+    return config.model_copy(update=changes)
+
+
+def model_directory(model: str) -> str:
+    """``model`` itself, or for ``tiny:ARCH`` a random tiny model of 3 blocks saved once in the cache."""
+    if not model.startswith(TINY_PREFIX):
+        return model
+    from calray.data import cache_root
+    from calray.testing import save_tiny_model
+
+    arch = model[len(TINY_PREFIX):]
+    directory = cache_root() / "tiny-models" / arch
+    if not (directory / "config.json").is_file():
+        save_tiny_model(arch, directory)
+    return str(directory)
+
+
+def _setup(sources_file: str | None) -> None:
+    """Runs in the pool and every shard process: register the config's sources there."""
+    if sources_file:
+        from calray.data import use_sources_file
+
+        use_sources_file(sources_file)
+
+
+def run_prune_eval(config: PruneEvalConfig) -> list[JobResult]:
+    """Start a pool, run every job of ``config`` concurrently, write ``output``, stop the pool.
+
+    Ray must be initialised (``init_ray``). Returns the results in the config's job order.
+    """
+    import ray
+
+    jobs = [
+        validate(Job, _merge({"capability_map": config.capability_map, **config.defaults}, spec), f"job {i}")
+        for i, spec in enumerate(config.jobs)
+    ]
+    pool_config = validate(
+        PoolConfig, {**config.pool, "model": model_directory(config.model), "data": config.data}, "pool"
+    )
+    setup = functools.partial(_setup, config.sources_file)
+    setup()  # fail here, in the driver, on a bad sources file
+    pool = start_pool(pool_config, name=config.pool_name, setup=setup)
+    try:
+        results: list[JobResult] = ray.get([pool.submit(job) for job in jobs])
+    finally:
+        pool.shutdown()
+    if config.output:
+        out = Path(config.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w") as f:
+            for result in results:
+                f.write(json.dumps(result.to_dict(), default=str) + "\n")
+        log.info("wrote %d results to %s", len(results), out)
+    return results

@@ -1,0 +1,93 @@
+"""The evaluation model interface over a pipeline: tasks score a job's pruned model where it lies.
+
+``PipelineLM`` is a ``TokenLM``: tokenisation, batching, rolling windows and few-shot prompts
+are calray.evaluate's own. Each batch goes through the pipeline's stages as one chain of
+actor calls (token ids in, hidden states from stage to stage), and the last stage reduces
+what it sends back to what the request needs:
+
+- log-likelihood requests: one (log-prob, greedy) pair per continuation (``_score``);
+- greedy generation: one next token per row per step (``_next_tokens``), each stage keeping a
+  KV cache of its blocks for the batch, so a step sends one token per row through the stages;
+- only ``_logits`` (kept for completeness) ships full (B, T, V) logits, which for a 128k
+  vocabulary and long inputs would be large: nothing in the built-in tasks calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import uuid
+
+import ray
+import torch
+
+from calray.cluster.pipeline import Pipeline
+from calray.errors import CalrayError
+from calray.evaluate import (
+    ContinuationQuery,
+    GenerationArgs,
+    LoglikelihoodResult,
+    TokenLM,
+    config_max_length,
+    tokenizer_adds_bos,
+)
+
+
+class PipelineLM(TokenLM):
+    """A job's pruned model (``job_id``), or the dense model (None), evaluated through ``pipeline``.
+
+    >>> lm = PipelineLM(pipeline, "job-1", tokenizer, config=config)  # doctest: +SKIP
+    >>> evaluate_capabilities(lm, capability_map("paper"))           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        job_id: str | None,
+        tokenizer: Any,
+        *,
+        config: Any,
+        batch_size: int = 16,
+        max_length: int | None = None,
+        add_bos: bool | None = None,
+        context_len: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise CalrayError(f"batch_size must be >= 1, got {batch_size}")
+        if tokenizer.eos_token_id is None and tokenizer.bos_token_id is None:
+            raise CalrayError("the tokenizer has neither an EOS nor a BOS token; evaluation needs one as a prefix")
+        self.pipeline = pipeline
+        self.job_id = job_id
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length or config_max_length(config, tokenizer)
+        self.add_bos = tokenizer_adds_bos(tokenizer) if add_bos is None else add_bos
+        self.context_len = context_len
+        self.progress = False
+        self._session: str | None = None  # the generation in progress, whose KV caches the stages hold
+        self._fed = 0  # tokens of the current generation the stages have seen
+
+    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        return ray.get(self.pipeline.forward(self.job_id, input_ids, attention_mask))  # type: ignore[no-any-return]
+
+    def _score(self, input_ids: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
+        return ray.get(self.pipeline.forward(self.job_id, input_ids, None, ("score", list(queries))))  # type: ignore[no-any-return]
+
+    def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
+        """TokenLM's greedy loop, with the stages keeping a KV cache for the batch meanwhile."""
+        self._session, self._fed = uuid.uuid4().hex, 0
+        try:
+            return super()._greedy(input_ids, attention_mask, args)
+        finally:
+            self.pipeline.end_session(self._session)
+            self._session = None
+
+    def _next_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Only the tokens the stages' caches have not seen travel (the prompt, then one per step)."""
+        if self._session is None:
+            return ray.get(self.pipeline.forward(self.job_id, input_ids, attention_mask, ("next", None)))  # type: ignore[no-any-return]
+        if input_ids.shape[1] <= self._fed:
+            raise RuntimeError("the greedy loop shortened its prefix; a cached session cannot follow")
+        new, self._fed = input_ids[:, self._fed :], input_ids.shape[1]
+        return ray.get(self.pipeline.forward(self.job_id, new, attention_mask, ("next", None), self._session))  # type: ignore[no-any-return]

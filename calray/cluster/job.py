@@ -1,0 +1,202 @@
+"""What a client asks the pool for (``Job``) and what it gets back (``JobResult``).
+
+A job is one trial of the study: calibration windows (a mixture of registered sources, or
+explicit token windows), a pruning method and target, a mode, and the capability map to
+evaluate on. It is validated where it is built, in the client, so a bad trial config fails
+before it reaches a GPU::
+
+    job = Job(calibration=Calibration(mixture="c4=0.5,gsm8k=0.5", nsamples=128, seqlen=2048),
+              method="sparsegpt", sparsity=0.6, mode="independent", capability_map="paper", limit=100)
+    result = pool.prune_and_evaluate(job)
+    result.total, result.retention["math"], result.metrics()     # what tune.report takes
+
+Modes: ``sequential`` prunes each block on the outputs of the already-pruned blocks before it
+(the paper's setting; its windows are the mixture's ``nsamples`` windows allocated to sources
+by weight). ``independent`` prunes every block from statistics of the *dense* model's
+activations, H(mix) = sum_s w_s H_s with each source's H computed once on that source's first
+``nsamples`` windows, so weights may be any non-negative reals and a new mixture costs only
+the solves and the evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from calray.config import StrictModel
+from calray.errors import CalrayError
+from calray.prune import METHODS, PruningMethod, Target
+
+Mode = Literal["sequential", "independent"]
+MODES: tuple[str, ...] = ("sequential", "independent")
+
+
+class Calibration(StrictModel):
+    """A mixture of registered sources (windows built by the pool, once per distinct spec)
+    or explicit ``windows`` (nsamples, seqlen) token ids. ``seqlen`` None: the model's
+    context capped at 2048 (``calray.prune.resolve_seqlen``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    mixture: str | dict[str, float] | None = None
+    nsamples: int = Field(default=128, ge=1)
+    seqlen: int | None = Field(default=None, ge=2)
+    seed: int = 0
+    sampling: str | dict[str, str] | None = None
+    windows: torch.Tensor | None = None
+
+    @field_validator("mixture")
+    @classmethod
+    def _weights(cls, mixture: str | dict[str, float] | None) -> str | dict[str, float] | None:
+        if isinstance(mixture, dict):
+            if not mixture:
+                raise ValueError("a mixture needs at least one source")
+            for name, w in mixture.items():
+                if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                    raise ValueError(f"weight of {name!r} is {w!r}; weights must be finite numbers >= 0")
+            if sum(mixture.values()) <= 0:
+                raise ValueError("a mixture needs a positive weight")
+        return mixture
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, windows: torch.Tensor | None) -> torch.Tensor | None:
+        if windows is None:
+            return None
+        if not isinstance(windows, torch.Tensor) or windows.dim() != 2 or windows.dtype.is_floating_point:
+            raise ValueError("windows must be an integer tensor of token ids (nsamples, seqlen)")
+        return windows.to(torch.long)
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> Calibration:
+        if (self.mixture is None) == (self.windows is None):
+            raise ValueError("give exactly one of mixture (e.g. 'c4=0.5,gsm8k=0.5') or windows (a token tensor)")
+        if self.windows is not None:
+            object.__setattr__(self, "nsamples", int(self.windows.shape[0]))
+            object.__setattr__(self, "seqlen", int(self.windows.shape[1]))
+        return self
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """What a shard needs to prune its blocks: the method with its options, the target, and
+    the driver's settings (the same arguments ``calray.prune.prune_model`` takes)."""
+
+    method: str = "sparsegpt"
+    method_options: tuple[tuple[str, Any], ...] = ()
+    sparsity: float | None = None
+    n_m: str | None = None
+    batch_size: int = 8
+    layer_errors: bool = True
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    def pruning_method(self) -> PruningMethod:
+        method = METHODS.get(self.method)
+        return dataclasses.replace(method, **dict(self.method_options)) if self.method_options else method  # type: ignore[type-var]
+
+    def target(self) -> Target:
+        return Target.parse(sparsity=self.sparsity, n_m=self.n_m)
+
+
+class Job(StrictModel):
+    """One prune-and-evaluate request; see the module docstring."""
+
+    calibration: Calibration
+    method: str = "sparsegpt"
+    method_options: dict[str, float | int] = {}
+    sparsity: float | None = None
+    n_m: str | None = None
+    mode: Mode = "sequential"
+    capability_map: str | dict[str, Any] = "paper"
+    dimensions: list[str] | None = None
+    limit: int | None = Field(default=None, ge=1)
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    layer_errors: bool = True
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    eval_seed: int = 0
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _prunable(self) -> Job:
+        try:
+            Target.parse(sparsity=self.sparsity, n_m=self.n_m)  # exactly one of the two
+            self.prune_spec().pruning_method()
+        except CalrayError as exc:
+            raise ValueError(str(exc)) from None
+        except TypeError as exc:  # an unknown method option
+            raise ValueError(f"method {self.method!r} does not take options {sorted(self.method_options)}: {exc}") from None
+        return self
+
+    def prune_spec(self) -> PruneSpec:
+        return PruneSpec(
+            method=self.method,
+            method_options=tuple(sorted(self.method_options.items())),
+            sparsity=self.sparsity if self.n_m is None else None,
+            n_m=self.n_m,
+            batch_size=self.batch_size,
+            layer_errors=self.layer_errors,
+            include=tuple(self.include),
+            exclude=tuple(self.exclude),
+        )
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed for a reason of its own: the layer (None when not one layer's), the
+    reason, and the exception's type."""
+
+    reason: str
+    layer: str | None = None
+    kind: str = "PruningError"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """Everything one job produced. ``retention`` is per dimension (x100; None where the
+    dense model is at chance), ``total`` their mean; ``scores`` / ``dense_scores`` map task ->
+    metric -> value; ``tasks`` has one row per task (dense, pruned, retention);
+    ``pruning`` the pruning report's totals; ``timings`` seconds per phase; ``attempts`` how
+    many times the job ran (more than 1 after a shard crashed)."""
+
+    name: str
+    status: Literal["ok", "failed"]
+    mode: str
+    retention: dict[str, float | None] = field(default_factory=dict)
+    total: float | None = None
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    dense_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    pruning: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: JobError | None = None
+    attempts: int = 1
+    pipeline: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def metrics(self) -> dict[str, float]:
+        """Flat numbers for ``tune.report`` / MLflow: retention per dimension and total, every
+        task metric, pruning totals and timings (undefined retentions are left out)."""
+        out: dict[str, float] = {}
+        if self.total is not None:
+            out["retention/total"] = self.total
+        out.update({f"retention/{d}": v for d, v in self.retention.items() if v is not None})
+        for task, metrics in self.scores.items():
+            out.update({f"score/{task}/{m}": v for m, v in metrics.items() if v is not None})
+        out.update({f"pruning/{k}": float(v) for k, v in self.pruning.items() if isinstance(v, (int, float))})
+        out.update({f"time/{k}": v for k, v in self.timings.items()})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,341 @@
+"""The pool: P pipelines of S shards serving ``prune_and_evaluate(job)`` to any process of a Ray job.
+
+``PoolCore`` holds the logic; ``start_pool`` (client.py) runs it as a named, threaded Ray actor
+(each request waits in its own thread, so requests never block one another: evaluation code
+is synchronous and blocks on ``ray.get``) and returns a ``PoolClient``; ``connect_pool(name)``
+finds it from any other process (a Tune trial)::
+
+    pool = start_pool(PoolConfig(model="models/llama", pipelines=2, stages=4))
+    result = pool.prune_and_evaluate(Job(calibration=Calibration(mixture="c4=1", nsamples=128),
+                                         sparsity=0.6, capability_map="paper", limit=100))
+    pool.capacity()["slots"]     # how many jobs to keep in flight: one per stage of every pipeline
+
+A request goes to the pipeline with the fewest jobs in flight. Dense scores are computed once
+per capability map (through the same pipeline, cached on disk by model fingerprint). A job
+whose shard crashed is re-run (up to ``max_attempts``), and the caller receives one result.
+A job that fails for its own reason (a ``PruningError``: NaN, a Hessian no damping fixes) gets
+a ``failed`` result naming the layer, and the pool keeps serving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import ray
+from pydantic import Field
+from transformers import AutoConfig, AutoTokenizer
+
+from calray.cluster.errors import JobLost, ShardBusy, StatisticsMissing
+from calray.cluster.eval_model import PipelineLM
+from calray.cluster.job import Job, JobError, JobResult
+from calray.cluster.loading import checkpoint_files, skeleton
+from calray.cluster.pipeline import Pipeline, ShardOptions, partition
+from calray.cluster.windows import JobWindows, WindowBuilder
+from calray.config import StrictModel
+from calray.data import cache_root
+from calray.errors import CalrayError
+from calray.evaluate import (
+    CapabilityMap,
+    CapabilityScores,
+    DenseCache,
+    LocalData,
+    capability_map,
+    evaluate_capabilities,
+    fingerprint_dir,
+    retention,
+)
+from calray.prune import PruningReport, adapter_for, statistic_needed
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "calray-pool"
+
+
+class PoolConfig(StrictModel):
+    """Where the model is and how the pool lays it out; every field has a working default."""
+
+    model: str
+    pipelines: int = Field(default=1, ge=1)
+    stages: int = Field(default=1, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    cpus_per_shard: float = Field(default=1.0, gt=0)
+    threads_per_shard: int = Field(default=1, ge=1)
+    dtype: str | None = None
+    max_jobs_per_shard: int = Field(default=4, ge=1)
+    stats_memory_gb: float = Field(default=2.0, ge=0)
+    stats_dir: str | None = None  # default: <calray cache>/statistics/<model fingerprint>
+    stats_disk_gb: float | None = Field(default=None, ge=0)
+    eval_batch_size: int = Field(default=16, ge=1)
+    max_attempts: int = Field(default=3, ge=1)
+    max_restarts: int = Field(default=3, ge=0)
+    admission_timeout_s: float = Field(default=3600.0, gt=0)
+    dense_cache_dir: str | None = None  # default: $CALRAY_CACHE/dense-scores
+    calibration_cache_dir: str | None = None  # default: $CALRAY_CACHE
+    data: LocalData | None = None
+    attn_implementation: str | None = None
+
+
+def task_cause(exc: BaseException) -> BaseException:
+    """The exception a Ray task raised, unwrapped from ``RayTaskError``."""
+    return getattr(exc, "cause", None) or exc
+
+
+RETRYABLE = (ray.exceptions.RayActorError, JobLost, StatisticsMissing)
+
+
+class PoolCore:
+    """The pool's logic (see the module docstring): ``start_pool`` runs it as an actor; a driver
+    that needs no other client may also use it in-process."""
+
+    def __init__(self, config: PoolConfig, *, setup: Any = None, name: str = DEFAULT_NAME) -> None:
+        if setup is not None:
+            setup()
+        self.config = config
+        self.name = name
+        self.model_dir = str(Path(config.model).expanduser().resolve())
+        checkpoint_files(self.model_dir)  # a clear error before any actor starts
+        self.model_config = AutoConfig.from_pretrained(self.model_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.fingerprint = fingerprint_dir(self.model_dir)
+        self.num_blocks = len(adapter_for(skeleton(self.model_config)).blocks)
+        self.device = self._device(config)
+        stats_dir = config.stats_dir or str(cache_root() / "statistics" / self.fingerprint)
+        options = ShardOptions(
+            device=self.device, cpus=config.cpus_per_shard, threads=config.threads_per_shard, dtype=config.dtype,
+            max_jobs=config.max_jobs_per_shard, stats_memory_bytes=int(config.stats_memory_gb * (1 << 30)),
+            stats_dir=stats_dir, stats_disk_bytes=int(config.stats_disk_gb * (1 << 30)) if config.stats_disk_gb is not None else None,
+            max_restarts=config.max_restarts, attn_implementation=config.attn_implementation, setup=setup,
+        )
+        bounds = partition(self.num_blocks, config.stages)
+        self.pipelines = [
+            Pipeline.create(self.model_dir, bounds, options, index=p, name=f"{name}/pipeline{p}") for p in range(config.pipelines)
+        ]
+        self.windows = WindowBuilder(self.tokenizer, self.model_config, self.fingerprint, cache_dir=config.calibration_cache_dir)
+        self.dense_cache = DenseCache(config.dense_cache_dir, data=config.data)
+        self._lock = threading.Lock()
+        self._in_flight = [0] * config.pipelines
+        self._dense: dict[str, CapabilityScores] = {}
+        self._keyed_locks: dict[Any, threading.Lock] = {}
+        self._running: dict[str, dict[str, Any]] = {}
+        self._counts = {"completed": 0, "failed": 0, "retried": 0}
+        self._retired: set[int] = set()
+        log.info("pool %s: %d pipelines x %d stages on %s, blocks %s", name, config.pipelines, config.stages, self.device, bounds)
+
+    @staticmethod
+    def _device(config: PoolConfig) -> str:
+        if config.device != "auto":
+            return config.device
+        gpus = ray.cluster_resources().get("GPU", 0)
+        return "cuda" if gpus >= config.pipelines * config.stages else "cpu"
+
+    # --- the service -------------------------------------------------------------------------
+    def prune_and_evaluate(self, job: Job) -> JobResult:
+        """Prune with ``job``'s calibration and evaluate; the same result an undisturbed run gives."""
+        if not isinstance(job, Job):
+            raise CalrayError(f"prune_and_evaluate takes a Job, got {type(job).__name__}")
+        started = time.time()
+        cmap = self._capability_map(job)
+        windows = self.windows.for_job(job.calibration, sequential=job.mode == "sequential")
+        run = uuid.uuid4().hex[:10]
+        last: BaseException | None = None
+        for attempt in range(1, self.config.max_attempts + 1):
+            pipeline = self._acquire()
+            job_id = f"{job.name or 'job'}-{run}-{attempt}"
+            self._running[job_id] = {"name": job.name, "pipeline": pipeline.index, "attempt": attempt, "phase": "queued",
+                                     "since": time.time()}
+            try:
+                result = self._run(job, pipeline, job_id, cmap, windows)
+                timings = {**result.timings, "total": time.time() - started}
+                status = "completed" if result.ok else "failed"
+                with self._lock:
+                    self._counts[status] += 1
+                return dataclasses.replace(result, attempts=attempt, timings=timings)
+            except RETRYABLE as exc:
+                last = exc
+                with self._lock:
+                    self._counts["retried"] += 1
+                log.warning("job %s: attempt %d lost a shard (%s); running it again", job_id, attempt, type(task_cause(exc)).__name__)
+                self._heal(pipeline)
+            finally:
+                self._running.pop(job_id, None)
+                pipeline.release(job_id)
+                self._done(pipeline)
+        raise CalrayError(f"job {job.name!r} lost a shard in each of its {self.config.max_attempts} attempts; last: {last}")
+
+    def _heal(self, pipeline: Pipeline) -> None:
+        """Wait for Ray to restart a crashed shard; retire the pipeline if it is gone for good."""
+        try:
+            pipeline.wait_ready()
+        except ray.exceptions.ActorDiedError as exc:
+            with self._lock:
+                self._retired.add(pipeline.index)
+                left = len(self.pipelines) - len(self._retired)
+            log.error("pipeline %d retired: a shard died for good (%s); %d pipelines left", pipeline.index, exc, left)
+
+    def capacity(self) -> dict[str, Any]:
+        """Pipelines, stages, device and load. ``slots`` (one job per stage of every pipeline) is
+        how many jobs to keep in flight to keep every device busy."""
+        with self._lock:
+            return {
+                "pipelines": len(self.pipelines),
+                "stages": self.config.stages,
+                "devices": len(self.pipelines) * self.config.stages,
+                "device": self.device,
+                "slots": (len(self.pipelines) - len(self._retired)) * self.config.stages,
+                "max_jobs_per_shard": self.config.max_jobs_per_shard,
+                "in_flight": sum(self._in_flight),
+                "per_pipeline": list(self._in_flight),
+                "retired": sorted(self._retired),
+                **self._counts,
+            }
+
+    def status(self) -> list[dict[str, Any]]:
+        """The jobs in flight: name, pipeline, attempt and phase (queued, statistics, prune, evaluate)."""
+        return [{"job_id": k, **v} for k, v in list(self._running.items())]
+
+    def shards(self) -> list[list[Any]]:
+        """The shard actor handles, per pipeline in stage order."""
+        return [p.shards for p in self.pipelines]
+
+    def activity(self) -> list[list[list[tuple[str, str, float, float]]]]:
+        """Per pipeline, per stage: (what, job, start, end) of every computation."""
+        return [p.activity() for p in self.pipelines]
+
+    def shutdown(self) -> None:
+        for pipeline in self.pipelines:
+            pipeline.shutdown()
+
+    # --- one attempt -----------------------------------------------------------------------------
+    def _run(self, job: Job, pipeline: Pipeline, job_id: str, cmap: CapabilityMap, windows: JobWindows) -> JobResult:
+        timings: dict[str, float] = {}
+        sequential = job.mode == "sequential"
+        spec = job.prune_spec()
+        base = {"name": job.name, "mode": job.mode, "calibration": windows.info, "pipeline": pipeline.index}
+        clock = time.time()
+        try:
+            self._admit(pipeline, job_id, job, windows, sequential)
+            timings["queued"] = time.time() - clock
+            if not sequential and statistic_needed(spec.pruning_method(), layer_errors=spec.layer_errors) != "none":
+                self._phase(job_id, "statistics")
+                clock = time.time()
+                self._ensure_statistics(pipeline, windows, job.batch_size)
+                timings["statistics"] = time.time() - clock
+            self._phase(job_id, "prune")
+            clock = time.time()
+            if sequential:
+                refs = pipeline.prune_sequential(job_id, spec, windows.windows())  # type: ignore[misc]
+            else:
+                refs = pipeline.prune_independent(job_id, spec, windows.parts)
+            reports = [r for part in ray.get(refs) for r in part]
+            timings["prune"] = time.time() - clock
+        except (ray.exceptions.RayTaskError, CalrayError) as exc:
+            cause = task_cause(exc)
+            if isinstance(cause, RETRYABLE):
+                raise cause from None
+            if not isinstance(cause, CalrayError):
+                raise
+            log.warning("job %s failed: %s", job_id, cause)
+            error = JobError(reason=str(cause), layer=getattr(cause, "layer", None), kind=type(cause).__name__)
+            return JobResult(status="failed", error=error, timings=timings, **base)
+        self._phase(job_id, "evaluate")
+        clock = time.time()
+        dense = self._dense_scores(cmap, pipeline, job)
+        timings["dense"] = time.time() - clock
+        clock = time.time()
+        lm = PipelineLM(pipeline, job_id, self.tokenizer, config=self.model_config, batch_size=self.config.eval_batch_size)
+        try:
+            scores = evaluate_capabilities(lm, cmap, data=self.config.data, seed=job.eval_seed)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(task_cause(exc), RETRYABLE):
+                raise task_cause(exc) from None
+            raise
+        timings["evaluate"] = time.time() - clock
+        kept = retention(scores, dense)
+        report = PruningReport(reports, timings["prune"], {})
+        pruning = {**report.totals(), "damping_escalations": sum(r.info.get("damping_escalations", 0.0) for r in reports)}
+        return JobResult(
+            status="ok",
+            retention=dict(kept.dimensions),
+            total=kept.total,
+            scores={t: dict(s.metrics) for t, s in scores.tasks.items()},
+            dense_scores={t: dict(s.metrics) for t, s in dense.tasks.items()},
+            tasks=[t.to_dict() for t in kept.tasks],
+            pruning=pruning,
+            timings=timings,
+            **base,
+        )
+
+    def _admit(self, pipeline: Pipeline, job_id: str, job: Job, windows: JobWindows, sequential: bool) -> None:
+        """Reserve room on every stage, waiting (back-pressure) while other jobs fill a shard."""
+        deadline = time.time() + self.config.admission_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                pipeline.admit(job_id, nsamples=windows.nsamples, seqlen=windows.seqlen, batch_size=job.batch_size,
+                               sequential=sequential)
+                return
+            except ShardBusy as exc:
+                if time.time() > deadline:
+                    raise CalrayError(f"job {job.name!r} waited {self.config.admission_timeout_s:.0f}s for room on a "
+                                      f"shard ({exc}); raise max_jobs_per_shard or admission_timeout_s") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _ensure_statistics(self, pipeline: Pipeline, windows: JobWindows, batch_size: int) -> None:
+        """Compute the dense per-source statistics some stage lacks, once even under concurrency."""
+        keys = sorted(windows.part_windows)
+        locks = [self._keyed_lock(("stats", pipeline.index, k)) for k in keys]
+        for lock in locks:
+            lock.acquire()
+        try:
+            missing = pipeline.missing_statistics(keys)
+            refs = [pipeline.collect(k, windows.part_windows[k](), batch_size=batch_size, upto=upto) for k, upto in missing.items()]
+            ray.get(refs)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    def _dense_scores(self, cmap: CapabilityMap, pipeline: Pipeline, job: Job) -> CapabilityScores:
+        """The dense model's scores on ``cmap``: once per map (memory, then disk), through the pipeline."""
+        key = f"{cmap.digest()}/seed{job.eval_seed}"
+        with self._keyed_lock(("dense", key)):
+            if key not in self._dense:
+                lm = PipelineLM(pipeline, None, self.tokenizer, config=self.model_config, batch_size=self.config.eval_batch_size)
+                self._dense[key] = self.dense_cache.scores(
+                    self.fingerprint, cmap,
+                    lambda cached: evaluate_capabilities(lm, cmap, data=self.config.data, seed=job.eval_seed, cached=cached),
+                )
+            return self._dense[key]
+
+    # --- bookkeeping -------------------------------------------------------------------------------
+    def _capability_map(self, job: Job) -> CapabilityMap:
+        cmap = capability_map(job.capability_map).select(job.dimensions)
+        return cmap.with_overrides(limit=job.limit, max_new_tokens=job.max_new_tokens)
+
+    def _acquire(self) -> Pipeline:
+        """The live pipeline with the fewest jobs in flight (the first on ties)."""
+        with self._lock:
+            live = [p for p in range(len(self.pipelines)) if p not in self._retired]
+            if not live:
+                raise CalrayError("every pipeline of the pool lost a shard for good; start a new pool")
+            index = min(live, key=lambda p: (self._in_flight[p], p))
+            self._in_flight[index] += 1
+            return self.pipelines[index]
+
+    def _done(self, pipeline: Pipeline) -> None:
+        with self._lock:
+            self._in_flight[pipeline.index] -= 1
+
+    def _phase(self, job_id: str, phase: str) -> None:
+        if job_id in self._running:
+            self._running[job_id]["phase"] = phase
+
+    def _keyed_lock(self, key: Any) -> threading.Lock:
+        with self._lock:
+            return self._keyed_locks.setdefault(key, threading.Lock())

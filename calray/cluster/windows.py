@@ -1,0 +1,112 @@
+"""A job's calibration windows, built once per distinct spec and shared through the object store.
+
+Sequential mode prunes on the mixture's ``nsamples`` windows (``build_calibration``).
+Independent mode needs, per source of the mixture, the statistics of that source's first
+``nsamples`` windows: those are keyed by (model fingerprint, calibration set id), and their
+windows are only built when some shard lacks the statistics. Explicit windows are keyed by
+their content.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+import torch
+
+from calray.cluster.job import Calibration
+from calray.cluster.stats_cache import tensor_digest
+from calray.data import build_calibration, get_source, parse_mixture
+from calray.prune import resolve_seqlen
+
+
+@dataclass
+class JobWindows:
+    """What the pool hands a pipeline for one job: the sequential windows, or the weighted
+    statistics keys with a way to build each key's windows; ``info`` goes into the result."""
+
+    info: dict[str, Any]
+    windows: Callable[[], ray.ObjectRef] | None = None  # sequential
+    parts: list[tuple[float, str]] = field(default_factory=list)  # independent: (weight, statistics key)
+    part_windows: dict[str, Callable[[], ray.ObjectRef]] = field(default_factory=dict)
+    nsamples: int = 0
+    seqlen: int = 0
+
+
+class WindowBuilder:
+    """Builds and remembers (LRU) the windows of each distinct calibration spec."""
+
+    def __init__(self, tokenizer: Any, model_config: Any, fingerprint: str, *, cache_dir: str | None = None, keep: int = 32) -> None:
+        self.tokenizer = tokenizer
+        self.model_config = model_config
+        self.fingerprint = fingerprint
+        self.cache_dir = cache_dir
+        self.keep = keep
+        self._refs: OrderedDict[tuple[Any, ...], ray.ObjectRef] = OrderedDict()
+        self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+
+    def for_job(self, calibration: Calibration, *, sequential: bool) -> JobWindows:
+        seqlen = resolve_seqlen(calibration.seqlen, self.model_config)
+        n = calibration.nsamples
+        if calibration.windows is not None:
+            ids = calibration.windows
+            key = f"{self.fingerprint}/windows-{tensor_digest(ids)}"
+            ref = self._remember(("windows", key), lambda: ids)
+            info = {"windows": key.split("/")[-1], "nsamples": n, "seqlen": int(ids.shape[1])}
+            out = JobWindows(info=info, nsamples=n, seqlen=int(ids.shape[1]))
+            if sequential:
+                out.windows = ref
+            else:
+                out.parts, out.part_windows = [(1.0, key)], {key: ref}
+            return out
+        mixture = parse_mixture(calibration.mixture)  # type: ignore[arg-type]
+        common = {"nsamples": n, "seqlen": seqlen, "seed": calibration.seed, "sampling": calibration.sampling}
+        if sequential:
+            calib = self._build(mixture, **common)
+            ids = calib.input_ids
+            info = {"mixture": mixture.spec(), "counts": calib.counts, "id": calib.id, "nsamples": n, "seqlen": seqlen,
+                    "seed": calibration.seed}
+            return JobWindows(info=info, windows=self._remember(("set", calib.id), lambda: ids), nsamples=n, seqlen=seqlen)
+        out = JobWindows(
+            info={"mixture": mixture.spec(), "weights": mixture.as_dict(), "windows_per_source": n, "seqlen": seqlen,
+                  "seed": calibration.seed, "ids": {}},
+            nsamples=n, seqlen=seqlen,
+        )
+        for source, weight in mixture.weights:
+            # Keyed without building the windows: they are built only if a shard lacks the statistics.
+            method = calibration.sampling.get(source) if isinstance(calibration.sampling, dict) else calibration.sampling
+            spec = f"{source}@{get_source(source).fingerprint()}/n{n}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
+            key = f"{self.fingerprint}/{spec}"
+            out.info["ids"][source] = spec
+            out.parts.append((weight, key))
+            single = parse_mixture({source: 1.0})
+            out.part_windows[key] = self._remember(("source", key), lambda m=single: self._build(m, **common).input_ids)
+        return out
+
+    def _build(self, mixture: Any, **kwargs: Any) -> Any:
+        # One at a time: concurrent requests (threads of the pool) would otherwise load the same
+        # source files and write the same window caches at once; building is cheap next to pruning.
+        with self._build_lock:
+            return build_calibration(self.tokenizer, mixture, cache_dir=self.cache_dir, **kwargs)
+
+    def _remember(self, key: tuple[Any, ...], make: Callable[[], torch.Tensor]) -> Callable[[], ray.ObjectRef]:
+        """A thunk putting the windows in the object store once (kept for the ``keep`` latest specs)."""
+
+        def ref() -> ray.ObjectRef:
+            with self._lock:
+                if key in self._refs:
+                    self._refs.move_to_end(key)
+                    return self._refs[key]
+            value = ray.put(make())
+            with self._lock:
+                self._refs[key] = value
+                while len(self._refs) > self.keep:
+                    self._refs.popitem(last=False)
+            return value
+
+        return ref

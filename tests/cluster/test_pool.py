@@ -1,0 +1,160 @@
+"""The pool actor: concurrent jobs over two pipelines, results equal to one process, the
+independent mode's statistics reuse, structured failures, and a shard killed mid-job."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoTokenizer
+
+from calray.cluster import Calibration, Job, JobResult, PoolConfig, connect_pool, start_pool
+from calray.data import build_calibration
+from calray.errors import CalrayError
+from calray.evaluate import HFModel, capability_map, evaluate_capabilities, retention
+from calray.testing import save_tiny_model
+
+from .helpers import register_tiny_world
+from .reference import BATCH, load, sequential_reference
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+POOL = "calray-test-pool"
+MIXTURE = "tiny:words=1,tiny:numbers=1"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Llama with token 255's embedding set to NaN: UTF-8 text never contains byte
+    255, so every job is unaffected except one whose explicit windows contain that token."""
+    directory = save_tiny_model("llama", tmp_path_factory.mktemp("nan-row-llama"), num_blocks=3)
+    tensors = load_file(directory / "model.safetensors")
+    tensors["model.embed_tokens.weight"][255] = float("nan")
+    save_file(tensors, directory / "model.safetensors", metadata={"format": "pt"})
+    return directory
+
+
+@pytest.fixture(scope="module")
+def pool(ray_session, model_dir, tmp_path_factory):  # type: ignore[no-untyped-def]
+    cache = tmp_path_factory.mktemp("pool-cache")
+    config = PoolConfig(
+        model=str(model_dir), pipelines=2, stages=2, cpus_per_shard=0.25, eval_batch_size=4,
+        dense_cache_dir=str(cache / "dense"), calibration_cache_dir=str(cache), stats_dir=str(cache / "stats"),
+    )
+    client = start_pool(config, name=POOL, setup=register_tiny_world)
+    yield client
+    client.shutdown()
+
+
+def job(name: str, mode: str = "sequential", mixture: str | dict[str, float] = MIXTURE, **extra) -> Job:  # type: ignore[no-untyped-def]
+    options = {"sparsity": 0.5, "capability_map": "tiny", **extra}
+    return Job(calibration=Calibration(mixture=mixture, nsamples=8, seqlen=32), mode=mode, batch_size=BATCH, name=name,
+               **options)
+
+
+def stage_activity(pool, what: str) -> int:  # type: ignore[no-untyped-def]
+    return sum(1 for p in pool.activity() for stage in p for entry in stage if entry[0] == what)
+
+
+def test_concurrent_jobs_spread_over_pipelines_and_equal_one_process(pool, model_dir, tmp_path):
+    jobs = [job("seq"), job("ind", "independent"), job("seq-2:4", n_m="2:4", sparsity=None),
+            job("ind-words", "independent", {"tiny:words": 1.0})]
+    results: list[JobResult] = ray.get([pool.submit(j) for j in jobs])
+    assert [r.status for r in results] == ["ok"] * 4, [r.error for r in results]
+    assert [r.mode for r in results] == ["sequential", "independent", "sequential", "independent"]
+    assert {r.pipeline for r in results} == {0, 1}  # least-loaded balancing used both
+    assert all(r.attempts == 1 for r in results)
+    assert results[2].pruning["sparsity"] == pytest.approx(0.5)
+
+    # The sequential job equals the single-process driver on the same calibration windows.
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    calib = build_calibration(tokenizer, MIXTURE, nsamples=8, seqlen=32, seed=0, cache_dir=tmp_path)
+    assert results[0].calibration["id"] == calib.id and results[0].calibration["counts"] == calib.counts
+    cmap = capability_map("tiny")
+    pruned = evaluate_capabilities(HFModel(sequential_reference(model_dir, calib.input_ids), tokenizer, progress=False), cmap)
+    dense = evaluate_capabilities(HFModel(load(model_dir), tokenizer, progress=False), cmap)
+    expected = retention(pruned, dense)
+    assert results[0].total == pytest.approx(expected.total, rel=1e-4)
+    for task, score in pruned.tasks.items():
+        for metric, value in score.metrics.items():
+            assert results[0].scores[task][metric] == pytest.approx(value, rel=1e-4, abs=1e-6)
+            assert results[0].dense_scores[task][metric] == pytest.approx(dense.tasks[task].metrics[metric], rel=1e-4, abs=1e-6)
+    assert results[1].total != pytest.approx(results[0].total)  # the two modes differ
+
+    # Each shard computes one thing at a time (its compute group has one thread), jobs interleaving.
+    for pipeline in pool.activity():
+        for stage in pipeline:
+            spans = sorted((start, end) for _, _, start, end in stage)
+            assert all(later[0] >= earlier[1] - 1e-3 for earlier, later in zip(spans, spans[1:]))
+            assert len({job for _, job, _, _ in stage}) > 2
+
+    capacity = pool.capacity()
+    assert capacity["slots"] == 4 and capacity["devices"] == 4 and capacity["device"] == "cpu"
+    assert capacity["in_flight"] == 0 and capacity["completed"] >= 4
+
+
+def test_independent_mixtures_reuse_per_source_statistics(pool):
+    first = pool.prune_and_evaluate(job("ind-a", "independent", {"tiny:words": 0.9, "tiny:numbers": 0.1}))
+    passes = stage_activity(pool, "statistics")
+    second = pool.prune_and_evaluate(job("ind-b", "independent", {"tiny:words": 0.1, "tiny:numbers": 0.9}))
+    assert first.ok and second.ok
+    assert stage_activity(pool, "statistics") == passes  # no calibration forward pass for a new mixture
+    assert second.calibration["weights"] == pytest.approx({"tiny:numbers": 0.9, "tiny:words": 0.1})
+    assert second.scores != first.scores
+
+
+def test_a_failing_job_returns_its_layer_and_the_pool_keeps_serving(pool):
+    windows = torch.randint(0, 255, (4, 16), generator=torch.Generator().manual_seed(0))
+    windows[1, 5] = 255  # the poisoned token: NaN activations
+    for mode in ("sequential", "independent"):
+        bad = Job(calibration=Calibration(windows=windows), sparsity=0.5, mode=mode, capability_map="tiny", name="nan")
+        result = pool.prune_and_evaluate(bad)
+        assert result.status == "failed" and result.mode == mode
+        assert result.error is not None and result.error.kind == "PruningError"
+        assert result.error.layer is not None and result.error.layer.startswith("model.layers.0")  # the first block
+        assert "not finite" in result.error.reason or "NaN" in result.error.reason
+        assert result.scores == {} and result.total is None
+    assert pool.prune_and_evaluate(job("after-failure")).ok
+    assert all(d["jobs"] == [] for p in pool.shards() for d in ray.get([s.describe.remote() for s in p]))
+    with pytest.raises(CalrayError, match="unknown task|did you mean"):
+        pool.prune_and_evaluate(job("bad-map", capability_map={"dimensions": {"x": [{"task": "no_such_task"}]}}))
+
+
+def test_a_killed_shard_restarts_and_its_job_is_rerun_exactly_once(pool):
+    undisturbed = pool.prune_and_evaluate(job("undisturbed"))
+    before = pool.capacity()
+    client = connect_pool(POOL)  # what a Tune trial in another process does
+    for _ in range(5):  # kill while the job evaluates on its pruned copies (a tiny job is quick)
+        ref = client.submit(job("killed"))
+        victim = None
+        while victim is None and not ray.wait([ref], timeout=0)[0]:
+            running = [s for s in client.status() if s["name"] == "killed" and s["phase"] == "evaluate"]
+            if running:
+                victim = client.shards()[running[0]["pipeline"]][1]
+                old = ray.get(victim.describe.remote())["incarnation"]
+                ray.kill(victim, no_restart=False)
+        result = ray.get(ref)
+        if victim is not None:
+            break
+    assert victim is not None, "never caught the job while it evaluated"
+    assert result.ok and result.attempts == 2
+    assert result.total == pytest.approx(undisturbed.total) and result.scores == undisturbed.scores
+    assert result.retention == undisturbed.retention
+    after = pool.capacity()
+    assert after["retried"] == before["retried"] + 1
+    assert after["completed"] == before["completed"] + 1  # recorded once
+    assert ray.get(victim.describe.remote())["incarnation"] != old  # restarted, slice reloaded
+    assert pool.prune_and_evaluate(job("after-restart")).ok
+
+
+def test_a_pool_that_cannot_start_says_why(ray_session, tmp_path):
+    with pytest.raises(CalrayError, match=r"needs 32 CPUs and 0 GPUs, but the Ray cluster has 2 CPUs.*ray status"):
+        start_pool(PoolConfig(model=str(tmp_path), pipelines=8, stages=4), name="too-big")
+    with pytest.raises(CalrayError, match=r"failed to start: model directory .* has neither model.safetensors"):
+        start_pool(PoolConfig(model=str(tmp_path), cpus_per_shard=0.25), name="no-model")
+    with pytest.raises(CalrayError, match="no pool named 'no-model'"):
+        connect_pool("no-model")
