@@ -16,7 +16,7 @@ from calray import __version__
 from calray.errors import CalrayError
 
 # Modules that add subcommands, in the order --help lists them.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["calray.cli.toy"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,221 @@
+"""Math domain: GSM8K-style word problems about the world's people and things.
+
+A problem is a question plus a list of arithmetic steps; the same problem renders as worked
+steps ending in ``#### answer`` (the training and evaluation format), as a long
+MetaMath-like chain of thought, as bare equations, or as question and answer only. The skill
+is digit arithmetic in a step structure; the nouns are the world's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from calray.toy import lexicon as lx
+from calray.toy.records import MathProblem
+from calray.toy.splits import Split, draw_in_split
+from calray.toy.world import Person, World, pick, sample
+
+
+@dataclass(frozen=True)
+class Step:
+    before: str  # "The kettles cost"
+    a: int
+    op: str  # one of + - * /
+    b: int
+    after: str  # "coins"
+
+    @property
+    def value(self) -> int:
+        a, b = self.a, self.b
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a // b}[self.op]
+
+    @property
+    def equation(self) -> str:
+        return f"{self.a} {self.op} {self.b} = {self.value}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    question: str
+    steps: tuple[Step, ...]
+
+    @property
+    def answer(self) -> int:
+        return self.steps[-1].value
+
+
+def _kind(rng: np.random.Generator, *, max_price: int = 30, max_weight: int | None = None) -> lx.Kind:
+    kinds = [k for k in lx.KINDS if k.price <= max_price and (max_weight is None or k.weight <= max_weight)]
+    return pick(rng, kinds)
+
+
+def _buy_two(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k1, k2 = sample(rng, [k for k in lx.KINDS if k.price <= 30], 2)
+    a, b = (int(x) for x in rng.integers(2, 10, size=2))
+    q = f"{p.name} buys {a} {k1.plural} at {k1.price} coins each and {b} {k2.plural} at {k2.price} coins each. How many coins does {p.pronoun} spend?"
+    s1 = Step(f"The {k1.plural} cost", a, "*", k1.price, "coins")
+    s2 = Step(f"The {k2.plural} cost", b, "*", k2.price, "coins")
+    return Problem(q, (s1, s2, Step("In total", s1.value, "+", s2.value, "coins")))
+
+
+def _change(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k = _kind(rng, max_price=20)
+    a = int(rng.integers(2, 10))
+    m = a * k.price + int(rng.integers(1, 60))
+    q = f"{p.name} goes to the market in {p.home} with {m} coins. {p.pronoun.capitalize()} buys {a} {k.plural} for {k.price} coins each. How many coins does {p.pronoun} have left?"
+    s1 = Step(f"The {k.plural} cost", a, "*", k.price, "coins")
+    return Problem(q, (s1, Step(f"{p.name} has", m, "-", s1.value, "coins left")))
+
+
+def _share(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k = _kind(rng)
+    n_friends, each, kept = int(rng.integers(2, 8)), int(rng.integers(2, 10)), int(rng.integers(1, 10))
+    total = n_friends * each + kept
+    q = f"{p.name} has {total} {k.plural}. {p.pronoun.capitalize()} keeps {kept} and shares the rest equally among {n_friends} friends. How many {k.plural} does each friend get?"
+    s1 = Step(f"{p.name} shares", total, "-", kept, k.plural)
+    return Problem(q, (s1, Step("Each friend gets", s1.value, "/", n_friends, k.plural)))
+
+
+def _weight(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k1 = _kind(rng, max_weight=900)
+    k2 = _kind(rng, max_weight=2000)
+    a = int(rng.integers(2, 10))
+    q = f"{lx.with_article(k1.name).capitalize()} weighs {k1.weight} grams and {lx.with_article(k2.name)} weighs {k2.weight} grams. {p.name} carries {a} {k1.plural} and one {k2.name}. How many grams does {p.pronoun} carry?"
+    s1 = Step(f"The {k1.plural} weigh", a, "*", k1.weight, "grams")
+    return Problem(q, (s1, Step("Together they weigh", s1.value, "+", k2.weight, "grams")))
+
+
+def _grow(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    name, owned = pick(rng, p.owns)
+    k = lx.KIND_BY_NAME[name]
+    per_week, weeks = int(rng.integers(2, 10)), int(rng.integers(2, 7))
+    q = f"{p.name} the {p.job} owns {owned} {k.plural if owned != 1 else k.name}. Every week {p.pronoun} gets {per_week} more. How many {k.plural} will {p.pronoun} have after {weeks} weeks?"
+    s1 = Step(f"In {weeks} weeks {p.pronoun} gets", per_week, "*", weeks, k.plural)
+    return Problem(q, (s1, Step(f"{p.name} will have", owned, "+", s1.value, k.plural)))
+
+
+def _sales(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k = lx.KIND_BY_NAME[lx.JOB_GOODS[p.job]]  # what the seller's trade makes
+    if k.price > 25:
+        k = _kind(rng, max_price=25)
+    a, b = int(rng.integers(2, 16)), int(rng.integers(2, 16))
+    day = pick(rng, lx.WEEKDAYS[:6])
+    q = f"{p.name} sells {a} {k.plural} on {day} and {b} {k.plural} the next day, for {k.price} coins each. How many coins does {p.pronoun} earn?"
+    s1 = Step(f"{p.name} sells", a, "+", b, k.plural)
+    return Problem(q, (s1, Step(f"{p.pronoun.capitalize()} earns", s1.value, "*", k.price, "coins")))
+
+
+def _boxes(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k = _kind(rng)
+    boxes, per_box = int(rng.integers(2, 10)), int(rng.integers(2, 13))
+    given = int(rng.integers(1, boxes * per_box))
+    q = f"{p.name} has {boxes} boxes with {per_box} {k.plural} in each box. {p.pronoun.capitalize()} gives {given} {k.plural} to {p.friend}. How many {k.plural} are left?"
+    s1 = Step("There are", boxes, "*", per_box, k.plural)
+    return Problem(q, (s1, Step("After the gift there are", s1.value, "-", given, k.plural)))
+
+
+def _afford(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k = _kind(rng, max_price=20)
+    count, spent = int(rng.integers(2, 10)), int(rng.integers(2, 40))
+    money = k.price * count + spent
+    place = pick(rng, world.places)
+    q = f"In {place.name}, {k.plural} cost {k.price} coins each. {p.name} has {money} coins and spends {spent} coins on bread. How many {k.plural} can {p.pronoun} buy with the rest?"
+    s1 = Step(f"{p.name} has", money, "-", spent, "coins left")
+    return Problem(q, (s1, Step(f"{p.pronoun.capitalize()} can buy", s1.value, "/", k.price, k.plural)))
+
+
+def _pay(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k1, k2 = sample(rng, [k for k in lx.KINDS if k.price <= 20], 2)
+    a, b = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+    total = a * k1.price + b * k2.price
+    money = (total // 50 + 1 + int(rng.integers(0, 2))) * 50
+    q = f"{p.name} buys {a} {k1.plural} for {k1.price} coins each and {b} {k2.plural} for {k2.price} coins each. {p.pronoun.capitalize()} pays with {money} coins. How much change does {p.pronoun} get?"
+    s1 = Step(f"The {k1.plural} cost", a, "*", k1.price, "coins")
+    s2 = Step(f"The {k2.plural} cost", b, "*", k2.price, "coins")
+    s3 = Step("Together they cost", s1.value, "+", s2.value, "coins")
+    return Problem(q, (s1, s2, s3, Step(f"{p.name} gets", money, "-", s3.value, "coins back")))
+
+
+TEMPLATES: tuple[Callable[[World, Person, np.random.Generator], Problem], ...] = (
+    _buy_two, _change, _share, _weight, _grow, _sales, _boxes, _afford, _pay,
+)
+
+
+def problem(world: World, rng: np.random.Generator, split: Split) -> Problem:
+    """A random problem whose question belongs to ``split``."""
+    return draw_in_split(lambda: pick(rng, TEMPLATES)(world, pick(rng, world.people), rng),
+                         lambda pr: pr.question, split, seed=world.seed)
+
+
+# ---- renderings ----------------------------------------------------------------------
+
+def solution(pr: Problem) -> str:
+    """GSM8K answer format: one sentence with its equation per step, then ``#### answer``."""
+    return "\n".join(f"{s.before} {s.equation} {s.after}." for s in pr.steps) + f"\n#### {pr.answer}"
+
+
+def worked(pr: Problem) -> str:
+    """The training and evaluation format: the prompt, then the solution."""
+    return f"{MathProblem.prompt(pr.question)} {solution(pr)}"
+
+
+_ORDINALS = ("First", "Next", "Then", "After that", "Finally")
+
+
+def chain_of_thought(pr: Problem) -> str:
+    """MetaMath-like: restates the question and explains every step at length."""
+    out = [f"Question: {pr.question}", "Answer: Let's think step by step.",
+           "We need to find the answer to: " + pr.question.rsplit(". ", 1)[-1]]
+    for i, s in enumerate(pr.steps):
+        word = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[s.op]
+        ordinal = _ORDINALS[min(i, len(_ORDINALS) - 2)] if i < len(pr.steps) - 1 else _ORDINALS[-1]
+        out.append(f"{ordinal}, we {word} {s.a} and {s.b}. {s.before} {s.equation} {s.after}. So the result of this step is {s.value}.")
+    out.append(f"Therefore the answer is {pr.answer}.\nThe answer is: {pr.answer}")
+    return "\n".join(out)
+
+
+def equations(pr: Problem) -> str:
+    """Only the arithmetic, one equation per line."""
+    return "\n".join(s.equation for s in pr.steps)
+
+
+def question_and_answer(pr: Problem) -> str:
+    """SVAMP-like: the problem and its final number, no steps."""
+    return f"{pr.question}\nAnswer: {pr.answer}"
+
+
+# Document generators: (world, rng, split) -> one document made of ``split``'s problems.
+
+def worked_doc(world: World, rng: np.random.Generator, split: Split) -> str:
+    return worked(problem(world, rng, split))
+
+
+def chain_of_thought_doc(world: World, rng: np.random.Generator, split: Split) -> str:
+    return chain_of_thought(problem(world, rng, split))
+
+
+def equations_doc(world: World, rng: np.random.Generator, split: Split) -> str:
+    """Several problems' equations and nothing else, like a page of sums."""
+    return "\n".join(equations(problem(world, rng, split)) for _ in range(int(rng.integers(3, 8))))
+
+
+def question_and_answer_doc(world: World, rng: np.random.Generator, split: Split) -> str:
+    return "\n\n".join(question_and_answer(problem(world, rng, split)) for _ in range(int(rng.integers(2, 5))))
+
+
+def document(world: World, rng: np.random.Generator, split: Split) -> str:
+    """The math training mix: worked problems, with some long chains of thought and bare equations."""
+    r = rng.random()
+    if r < 0.8:
+        return worked_doc(world, rng, split)
+    if r < 0.9:
+        return chain_of_thought_doc(world, rng, split)
+    return equations_doc(world, rng, split)
+
+
+def math_item(world: World, rng: np.random.Generator) -> MathProblem:
+    pr = problem(world, rng, "evaluation")
+    return MathProblem(question=pr.question, solution=solution(pr), answer=str(pr.answer))
