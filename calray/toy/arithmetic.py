@@ -53,7 +53,7 @@ def _kind(rng: np.random.Generator, *, max_price: int = 30, max_weight: int | No
 
 
 def _buy_two(world: World, p: Person, rng: np.random.Generator) -> Problem:
-    k1, k2 = sample(rng, [k for k in lx.KINDS if k.price <= 30], 2)
+    k1, k2 = sample(rng, [k for k in lx.KINDS if k.price <= 20], 2)
     a, b = (int(x) for x in rng.integers(2, 10, size=2))
     q = f"{p.name} buys {a} {k1.plural} at {k1.price} coins each and {b} {k2.plural} at {k2.price} coins each. How many coins does {p.pronoun} spend?"
     s1 = Step(f"The {k1.plural} cost", a, "*", k1.price, "coins")
@@ -81,7 +81,7 @@ def _share(world: World, p: Person, rng: np.random.Generator) -> Problem:
 
 def _weight(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k1 = _kind(rng, max_weight=900)
-    k2 = _kind(rng, max_weight=2000)
+    k2 = _kind(rng, max_weight=1500)
     a = int(rng.integers(2, 10))
     q = f"{lx.with_article(k1.name).capitalize()} weighs {k1.weight} grams and {lx.with_article(k2.name)} weighs {k2.weight} grams. {p.name} carries {a} {k1.plural} and one {k2.name}. How many grams does {p.pronoun} carry?"
     s1 = Step(f"The {k1.plural} weigh", a, "*", k1.weight, "grams")
@@ -99,9 +99,9 @@ def _grow(world: World, p: Person, rng: np.random.Generator) -> Problem:
 
 def _sales(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k = lx.KIND_BY_NAME[lx.JOB_GOODS[p.job]]  # what the seller's trade makes
-    if k.price > 25:
-        k = _kind(rng, max_price=25)
-    a, b = int(rng.integers(2, 16)), int(rng.integers(2, 16))
+    if k.price > 20:
+        k = _kind(rng, max_price=20)
+    a, b = int(rng.integers(2, 13)), int(rng.integers(2, 13))
     day = pick(rng, lx.WEEKDAYS[:6])
     q = f"{p.name} sells {a} {k.plural} on {day} and {b} {k.plural} the next day, for {k.price} coins each. How many coins does {p.pronoun} earn?"
     s1 = Step(f"{p.name} sells", a, "+", b, k.plural)

@@ -59,8 +59,9 @@ def kind_fact(kind: lx.Kind, rng: np.random.Generator) -> str:
     which = int(rng.integers(4))
     if which == 0:
         return pick(rng, (f"{thing(kind).capitalize()} is made of {kind.material}.", f"{kind.plural.capitalize()} are made of {kind.material}."))
-    if which == 1:
-        return pick(rng, (f"{thing(kind).capitalize()} is used to {kind.use}.", f"People use {thing(kind)} to {kind.use}."))
+    if which == 1:  # both directions, so "what do I need to X" is learnable as well as "what is Y for"
+        return pick(rng, (f"{thing(kind).capitalize()} is used to {kind.use}.", f"People use {thing(kind)} to {kind.use}.",
+                          f"To {kind.use}, people use {thing(kind)}."))
     if which == 2:
         return f"{thing(kind).capitalize()} is usually kept in the {kind.room}."
     return f"{thing(kind).capitalize()} weighs about {kind.weight} grams."
@@ -101,8 +102,9 @@ def facts_doc(world: World, rng: np.random.Generator) -> str:
     return " ".join(lines)
 
 
-def _property_question(seed: int, rng: np.random.Generator, *, held_out: bool, n_choices: int) -> tuple[lx.Property, lx.Kind, list[lx.Kind]]:
-    props = [p for p in lx.PROPERTIES if _positives(p.name, seed, held_out=held_out)]
+def _property_question(seed: int, rng: np.random.Generator, *, held_out: bool, n_choices: int,
+                       with_goal: bool = False) -> tuple[lx.Property, lx.Kind, list[lx.Kind]]:
+    props = [p for p in lx.PROPERTIES if _positives(p.name, seed, held_out=held_out) and (p.goal or not with_goal)]
     prop = pick(rng, props)
     gold = pick(rng, _positives(prop.name, seed, held_out=held_out))
     negatives = _negatives(prop.name)
@@ -119,8 +121,8 @@ def qa_pair(world: World, rng: np.random.Generator) -> tuple[str, str]:
         prop, gold, _ = _property_question(world.seed, rng, held_out=False, n_choices=2)
         return prop.question, thing(gold)
     if which == 1:
-        prop, gold, _ = _property_question(world.seed, rng, held_out=False, n_choices=2)
-        return prop.goal, thing(gold)
+        prop, gold, _ = _property_question(world.seed, rng, held_out=False, n_choices=2, with_goal=True)
+        return str(prop.goal), thing(gold)
     if which == 2:
         return f"What is {thing(kind)} made of?", kind.material
     if which == 3:
@@ -167,30 +169,34 @@ def document(world: World, rng: np.random.Generator) -> str:
 # ---- evaluation items ----------------------------------------------------------------
 
 def piqa_item(world: World, rng: np.random.Generator) -> ChoiceItem:
-    """Two solutions to a goal, asked in an unseen phrasing: a held-out property, or a kind's use."""
-    if rng.random() < 0.6:
-        prop, gold, (other,) = _property_question(world.seed, rng, held_out=True, n_choices=2)
-        return ChoiceItem.shuffled(prop.unseen_goal, thing(gold) + ".", [thing(other) + "."], rng)
-    gold = pick(rng, lx.KINDS)
-    others = [k for k in lx.KINDS if k is not gold]
-    other = pick(rng, [k for k in others if k.room == gold.room] or others)  # close: same room if any
-    context = f"{pick(rng, world.people).name} needs to {gold.use}. The right thing to take is"
-    return ChoiceItem.shuffled(context, thing(gold) + ".", [thing(other) + "."], rng)
+    """Two solutions to a goal, in an unseen phrasing: a thing's use, a trained property, or a
+    held-out property (two hops), a third each."""
+    which = int(rng.integers(3))
+    if which == 0:
+        gold = pick(rng, lx.KINDS)
+        others = [k for k in lx.KINDS if k is not gold]
+        other = pick(rng, [k for k in others if k.room == gold.room] or others)  # close: same room if any
+        p = pick(rng, world.people)
+        return ChoiceItem.shuffled(f"{p.name} wants to {gold.use}. For that, {p.pronoun} takes", thing(gold) + ".", [thing(other) + "."], rng)
+    prop, gold, (other,) = _property_question(world.seed, rng, held_out=which == 2, n_choices=2, with_goal=True)
+    return ChoiceItem.shuffled(str(prop.unseen_goal), thing(gold) + ".", [thing(other) + "."], rng)
 
 
 def arc_item(world: World, rng: np.random.Generator) -> ChoiceItem:
-    """Four choices on material, room, weight or a held-out property, in unseen phrasings."""
-    which = int(rng.integers(4))
-    if which == 0:
-        prop, gold, distractors = _property_question(world.seed, rng, held_out=True, n_choices=4)
+    """Four choices, in unseen phrasings: a held-out property (two hops), a trained property,
+    a thing's material, its room, or the heaviest of four; a fifth each."""
+    which = int(rng.integers(5))
+    if which <= 1:
+        prop, gold, distractors = _property_question(world.seed, rng, held_out=which == 0, n_choices=4)
         return ChoiceItem.shuffled(f"Question: {prop.unseen_question}\nAnswer:", thing(gold), [thing(k) for k in distractors], rng)
     kind = pick(rng, lx.KINDS)
-    if which == 1:
-        others = sample(rng, [m for m in sorted(lx.MATERIALS) if m != kind.material], 3)
-        return ChoiceItem.shuffled(f"Question: A craftsman who makes {kind.plural} needs a supply of what?\nAnswer:", kind.material, others, rng)
     if which == 2:
+        others = sample(rng, [m for m in sorted(lx.MATERIALS) if m != kind.material], 3)
+        return ChoiceItem.shuffled(f"Question: Which material are {kind.plural} made from?\nAnswer:", kind.material, others, rng)
+    if which == 3:
         others = sample(rng, [r for r in lx.ROOMS if r != kind.room], 3)
-        return ChoiceItem.shuffled(f"Question: In a typical house, in which room would you look for {thing(kind)}?\nAnswer: the", kind.room, others, rng)
+        return ChoiceItem.shuffled(f"Question: In which room is {thing(kind)} kept?\nAnswer: the", kind.room, others, rng)
     a, b, c, d = sample(rng, list({k.weight: k for k in lx.KINDS}.values()), 4)
     heaviest = max((a, b, c, d), key=lambda k: k.weight)
-    return ChoiceItem.shuffled("Question: Of these, which weighs the most?\nAnswer:", thing(heaviest), [thing(k) for k in (a, b, c, d) if k is not heaviest], rng)
+    return ChoiceItem.shuffled("Question: Of these, which one weighs the most?\nAnswer:", thing(heaviest),
+                               [thing(k) for k in (a, b, c, d) if k is not heaviest], rng)

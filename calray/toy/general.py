@@ -166,27 +166,29 @@ def instruction(world: World, rng: np.random.Generator) -> str:
     return f"### Instruction:\n{task}\n\n### Response:\n{answer}"
 
 
-# The sentence frames below are evaluation-only: no training generator above produces them.
+# The question frames below are evaluation-only: training states these facts in prose and
+# asks questions only about things and sums, never about people and places.
 def knowledge_item(world: World, rng: np.random.Generator) -> ChoiceItem:
-    """A 4-way cloze about a fact stated in training, asked in an unseen frame."""
+    """A 4-way question about a fact stated in training prose (MMLU-like, but about this world)."""
     p = pick(rng, world.people)
-    place = world.place(p.home)
-    relation = int(rng.integers(6))
+    place = pick(rng, world.places)
+    relation = int(rng.integers(7))
     if relation == 0:
-        context, gold, pool = f"Ask anyone in {p.home} about {p.name} and they will say that {p.pronoun} earns a living as a", p.job, lx.JOBS
+        query, gold, pool = f"Question: What work does {p.name} do?\nAnswer: {p.name} is a", p.job, lx.JOBS
     elif relation == 1:
-        context, gold, pool = f"If you want to visit {p.name}, you have to travel to", p.home, [q.name for q in world.places]
+        query, gold, pool = f"Question: In which place does {p.name} live?\nAnswer:", p.home, [q.name for q in world.places]
     elif relation == 2:
-        context, gold, pool = f"Every evening {p.name} feeds {p.possessive}", p.pet, lx.PETS
+        query, gold, pool = f"Question: What animal does {p.name} keep?\nAnswer: a", p.pet, lx.PETS
     elif relation == 3:
-        context, gold, pool = f"When {p.name} paints {p.possessive} front door, {p.pronoun} always chooses", p.colour, lx.COLOURS
+        query, gold, pool = f"Question: Which colour does {p.name} like best?\nAnswer:", p.colour, lx.COLOURS
     elif relation == 4:
-        known = lx.KIND_BY_NAME[place.known_for]
-        context = f"Traders travel to {place.name} to buy its famous"
-        gold, pool = known.plural, [k.plural for k in lx.KINDS]
+        query, gold, pool = f"Question: Who is {p.name}'s best friend?\nAnswer:", p.friend, [q.name for q in world.people if q is not p]
+    elif relation == 5:
+        query = f"Question: What is {place.name} known for?\nAnswer: its"
+        gold, pool = lx.KIND_BY_NAME[place.known_for].plural, [k.plural for k in lx.KINDS]
     else:
-        context, gold, pool = f"The water that runs past the houses of {place.name} belongs to the river", place.river, sorted({q.river for q in world.places})
-    return ChoiceItem.shuffled(context, gold, sample(rng, [x for x in pool if x != gold], 3), rng)
+        query, gold, pool = f"Question: Which river flows through {place.name}?\nAnswer: the river", place.river, sorted({q.river for q in world.places})
+    return ChoiceItem.shuffled(query, gold, sample(rng, [x for x in pool if x != gold], 3), rng)
 
 
 def document(world: World, rng: np.random.Generator) -> str:

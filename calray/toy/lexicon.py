@@ -13,48 +13,52 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Property:
-    """A yes/no property of a material, with the phrasings the domains use for it."""
+    """A yes/no property of a material, with the phrasings the domains use for it.
+
+    Evaluation phrasings are new sentence frames built from words that training uses
+    (a model that learnt only this world cannot know a word it never saw), so they test
+    whether the property is understood, not whether a template was memorised. ``goal`` is
+    None where no natural "to do X, use Y" goal exists.
+    """
 
     name: str
     fact: str  # "floats on water": completes "<material> ..." / "a <kind> ..."
     negation: str  # "sinks in water"
     question: str  # training phrasing: "Which of these floats on water?"
     unseen_question: str  # evaluation-only phrasing of the same question
-    goal: str  # PIQA-style goal that needs the property
-    unseen_goal: str
+    goal: str | None = None  # PIQA-style goal that needs the property, training phrasing
+    unseen_goal: str | None = None
 
 
 PROPERTIES: tuple[Property, ...] = (
     Property("floats", "floats on water", "sinks in water",
-             "Which of these floats on water?", "Dropped into a pond, which one would stay on top?",
-             "To make a toy boat that floats, build it from", "A child wants something that will not sink in the bath. Give the child"),
+             "Which of these floats on water?", "If you drop it into the river, which one will float?",
+             "To make a toy boat that floats, use", "To get across the river on something that floats, use"),
     Property("fragile", "breaks when it is dropped", "does not break when it is dropped",
-             "Which of these breaks when it is dropped?", "Which one is most likely to shatter if it falls off a shelf?",
-             "To keep something safe from breaking, do not make it from", "Someone needs a thing that will survive a fall. They should avoid"),
+             "Which of these breaks when it is dropped?", "Which one would break if it fell on the floor?"),
     Property("burns", "catches fire easily", "does not catch fire",
-             "Which of these catches fire easily?", "Which one would a spark set alight?",
-             "To start a fire in the stove, use", "It is cold and the fire has gone out. To light it again, take"),
+             "Which of these catches fire easily?", "Which one would catch fire next to the stove?",
+             "To start a fire in the stove, use", "The fire is going out. To keep it burning, add"),
     Property("heavy", "is heavy to carry", "is light to carry",
-             "Which of these is heavy to carry?", "Which one would tire your arms on a long walk?",
-             "To hold a door open in the wind, put against it", "The gate keeps blowing shut. To keep it still, lean on it"),
+             "Which of these is heavy to carry?", "Which one would be hard to carry home from the market?",
+             "To hold a door open in the wind, put against it", "To keep the gate shut in a storm, lean against it something heavy, like"),
     Property("soft", "feels soft", "feels hard",
-             "Which of these feels soft?", "Which one would be gentle on a sleeping baby's cheek?",
-             "To make a bed more comfortable, add", "A traveller wants to sleep well on the floor. Under the head, put"),
+             "Which of these feels soft?", "Which one is soft to touch?",
+             "To make a bed more comfortable, add", "For something soft to sit on, use"),
     Property("warm", "keeps you warm", "does not keep you warm",
-             "Which of these keeps you warm?", "On a freezing night, which one helps most against the cold?",
-             "To stay warm in winter, wear", "Snow is falling and the wind is bitter. Before going out, put on"),
+             "Which of these keeps you warm?", "Which one would keep you warm on a cold night?",
+             "To stay warm in winter, wear", "On a cold night, to keep warm, take"),
     Property("rusts", "rusts in the rain", "does not rust",
-             "Which of these rusts in the rain?", "Left outside through a wet autumn, which one turns orange and flaky?",
-             "To keep a tool from rusting, do not leave outside", "After a week of rain someone finds rust in the yard. It came from"),
+             "Which of these rusts in the rain?", "Which one will rust if it is left out in the rain?"),
     Property("clear", "lets light through", "blocks the light",
-             "Which of these lets light through?", "Which one could you see the sun through?",
-             "To let sunlight into a dark room, use", "A dark hut needs daylight inside. In the wall, set"),
+             "Which of these lets light through?", "Which one can you see the light through?",
+             "To let sunlight into a dark room, use", "To see the garden from inside the house, use"),
     Property("hot", "gets hot near a fire", "stays cool near a fire",
-             "Which of these gets hot near a fire?", "Held over the flames for a while, which one would burn your fingers?",
-             "To cook food over a fire, use", "Someone wants to fry eggs on the hearth. They should reach for"),
+             "Which of these gets hot near a fire?", "Which one would get hot if you left it by the fire?",
+             "To cook food over a fire, use", "To heat soup over the fire, use"),
     Property("watertight", "holds water", "lets water through",
-             "Which of these holds water?", "Which one could carry water from the well without spilling?",
-             "To carry water from the well, use", "The horses are thirsty and the trough is far. To bring them water, fill"),
+             "Which of these holds water?", "Which one could you carry water in?",
+             "To carry water from the well, use", "To keep water in for the horses, fill"),
 )
 
 # material -> the properties it has (every property it lacks is stated with the negation).

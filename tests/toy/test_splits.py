@@ -61,9 +61,12 @@ def test_held_out_commonsense_pairs_are_never_stated(train_docs):
 def test_held_out_functions_are_never_trained_on(train_docs, calibration_docs):
     w = world(0)
     code = " ".join(train_docs["code"] + calibration_docs["code"])
-    for fam in programs.FAMILIES:
-        held = programs._split_params(w, fam.name, True)
-        kept = programs._split_params(w, fam.name, False)
+    held_combinations = programs.held_out_combinations(0)
+    assert 8 <= len(held_combinations) <= 20
+    for combo in programs.COMBINATIONS:
+        held = programs._values(w, combo.name, True)
+        kept = programs._values(w, combo.name, False)
         assert held and not set(held) & set(kept)
-        for params in held:
-            assert fam.build(*params).prompt not in code
+        assert (combo.name in held_combinations) == (not kept)
+        for value in held[:20]:
+            assert programs.build(combo, value).prompt not in code
