@@ -114,6 +114,34 @@ def _older(n: int) -> Filter:
                   f'person["age"] > {n}', lambda r: r["age"] > n)
 
 
+def _both(first: Callable[[Any], Filter], second: Callable[[Any], Filter]) -> Callable[[tuple[Any, Any]], Filter]:
+    """The conjunction of two filters: "made of wool and kept in the bedroom"."""
+
+    def make(values: tuple[Any, Any]) -> Filter:
+        a, b = first(values[0]), second(values[1])
+        return Filter(f"{a.kind}+{b.kind}", a.subject, values, f"{a.plural} and {b.plural}", f"{a.singular} and {b.singular}",
+                      f"{a.slug}_{b.slug}", f"{a.condition} and {b.condition}", lambda r: a.check(r) and b.check(r))
+
+    return make
+
+
+def _pairs(make: Callable[[tuple[Any, Any]], Filter], first: Callable[[World], list[Any]],
+           second: Callable[[World], list[Any]]) -> Callable[[World], list[Any]]:
+    """The value pairs some record of the world satisfies (no stone thing weighs under 3 kg)."""
+
+    def values(w: World) -> list[Any]:
+        items = [{"name": k.name, "material": k.material, "weight": k.weight, "price": k.price, "room": k.room} for k in lx.KINDS]
+        people = [{"name": p.name, "age": p.age, "town": p.home, "job": p.job} for p in w.people]
+        out = []
+        for pair in ((a, b) for a in first(w) for b in second(w)):
+            f = make(pair)
+            if any(f.check(r) for r in (items if f.subject == "items" else people)):
+                out.append(pair)
+        return out
+
+    return values
+
+
 # filter kind -> (subject, constructor, its values in a world)
 FILTERS: dict[str, tuple[str, Callable[[Any], Filter], Callable[[World], list[Any]]]] = {
     "material": ("items", _material, lambda w: sorted(lx.MATERIALS)),
@@ -125,6 +153,11 @@ FILTERS: dict[str, tuple[str, Callable[[Any], Filter], Callable[[World], list[An
     "job": ("people", _job, lambda w: list(lx.JOBS)),
     "older": ("people", _older, lambda w: list(range(20, 76))),
 }
+FILTERS.update({
+    f"{a}+{b}": (FILTERS[a][0], _both(FILTERS[a][1], FILTERS[b][1]),
+                 _pairs(_both(FILTERS[a][1], FILTERS[b][1]), FILTERS[a][2], FILTERS[b][2]))
+    for a, b in (("material", "room"), ("room", "cheaper"), ("material", "lighter"), ("town", "older"), ("job", "older"))
+})
 
 
 # ---- aggregates ----------------------------------------------------------------------
