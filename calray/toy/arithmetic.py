@@ -53,6 +53,27 @@ def _price(rng: np.random.Generator) -> int:
     return int(rng.integers(2, 10))
 
 
+def _buy_one(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    k = pick(rng, lx.KINDS)
+    a, price = int(rng.integers(2, 10)), _price(rng)
+    q = f"{p.name} buys {a} {k.plural} at {price} coins each. How many coins does {p.pronoun} pay?"
+    return Problem(q, (Step(f"{p.name} pays", a, "*", price, "coins"),))
+
+
+def _gets_more(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    name, owned = pick(rng, p.owns)
+    k = lx.KIND_BY_NAME[name]
+    more = int(rng.integers(2, 30))
+    q = f"{p.name} owns {owned} {k.plural if owned != 1 else k.name}. {p.friend} gives {p.possessive} {more} more. How many {k.plural} does {p.name} have now?"
+    return Problem(q, (Step(f"{p.name} has", owned, "+", more, k.plural),))
+
+
+def _spend(world: World, p: Person, rng: np.random.Generator) -> Problem:
+    money, spent = int(rng.integers(20, 100)), int(rng.integers(2, 20))
+    q = f"{p.name} has {money} coins and spends {spent} coins at the market in {p.home}. How many coins are left?"
+    return Problem(q, (Step(f"{p.name} has", money, "-", spent, "coins left"),))
+
+
 def _buy_two(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k1, k2 = sample(rng, lx.KINDS, 2)
     a, b, p1, p2 = (int(x) for x in rng.integers(2, 10, size=4))
@@ -138,7 +159,7 @@ def _pay(world: World, p: Person, rng: np.random.Generator) -> Problem:
 
 
 TEMPLATES: tuple[Callable[[World, Person, np.random.Generator], Problem], ...] = (
-    _buy_two, _change, _share, _weight, _grow, _sales, _boxes, _afford, _pay,
+    _buy_one, _gets_more, _spend, _buy_two, _change, _share, _weight, _grow, _sales, _boxes, _afford, _pay,
 )
 
 

@@ -176,8 +176,7 @@ def piqa_item(world: World, rng: np.random.Generator) -> ChoiceItem:
         gold = pick(rng, lx.KINDS)
         others = [k for k in lx.KINDS if k is not gold]
         other = pick(rng, [k for k in others if k.room == gold.room] or others)  # close: same room if any
-        p = pick(rng, world.people)
-        return ChoiceItem.shuffled(f"{p.name} wants to {gold.use}. For that, {p.pronoun} takes", thing(gold) + ".", [thing(other) + "."], rng)
+        return ChoiceItem.shuffled(f"To {gold.use}, {pick(rng, world.people).name} takes", thing(gold) + ".", [thing(other) + "."], rng)
     prop, gold, (other,) = _property_question(world.seed, rng, held_out=which == 2, n_choices=2, with_goal=True)
     return ChoiceItem.shuffled(str(prop.unseen_goal), thing(gold) + ".", [thing(other) + "."], rng)
 
@@ -192,11 +191,12 @@ def arc_item(world: World, rng: np.random.Generator) -> ChoiceItem:
     kind = pick(rng, lx.KINDS)
     if which == 2:
         others = sample(rng, [m for m in sorted(lx.MATERIALS) if m != kind.material], 3)
-        return ChoiceItem.shuffled(f"Question: Which material are {kind.plural} made from?\nAnswer:", kind.material, others, rng)
+        return ChoiceItem.shuffled(f"Question: {kind.plural.capitalize()} are made of which material?\nAnswer:", kind.material, others, rng)
     if which == 3:
         others = sample(rng, [r for r in lx.ROOMS if r != kind.room], 3)
         return ChoiceItem.shuffled(f"Question: In which room is {thing(kind)} kept?\nAnswer: the", kind.room, others, rng)
-    a, b, c, d = sample(rng, list({k.weight: k for k in lx.KINDS}.values()), 4)
-    heaviest = max((a, b, c, d), key=lambda k: k.weight)
-    return ChoiceItem.shuffled("Question: Of these, which one weighs the most?\nAnswer:", thing(heaviest),
-                               [thing(k) for k in (a, b, c, d) if k is not heaviest], rng)
+    four = sample(rng, list({k.weight: k for k in lx.KINDS}.values()), 4)
+    heaviest = max(four, key=lambda k: k.weight)
+    listed = ", ".join(thing(k) for k in four[:3]) + f" or {thing(four[3])}"
+    return ChoiceItem.shuffled(f"Question: Which one weighs the most: {listed}?\nAnswer:", thing(heaviest),
+                               [thing(k) for k in four if k is not heaviest], rng)

@@ -8,6 +8,8 @@ those facts back in sentence frames that never occur in training.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from calray.toy import lexicon as lx
@@ -166,38 +168,62 @@ def instruction(world: World, rng: np.random.Generator) -> str:
     return f"### Instruction:\n{task}\n\n### Response:\n{answer}"
 
 
-# The question frames below are evaluation-only: training states these facts in prose and
-# asks questions only about things and sums, never about people and places.
-def knowledge_item(world: World, rng: np.random.Generator) -> ChoiceItem:
-    """A 4-way question about a fact stated in training prose (MMLU-like, but about this world)."""
-    p = pick(rng, world.people)
-    place = pick(rng, world.places)
-    relation = int(rng.integers(7))
+def quizzed(world: World, name: str) -> bool:
+    """Half the people and places are asked about in training quizzes; evaluation asks about the others."""
+    digest = hashlib.sha256(f"{world.seed}:quiz:{name}".encode()).digest()
+    return digest[0] < 128
+
+
+def _person_question(world: World, p: Person, relation: int) -> tuple[str, str, list[str]]:
+    """(query, answer, pool of same-type answers) for one fact about ``p``."""
     if relation == 0:
-        query, gold, pool = f"Question: What work does {p.name} do?\nAnswer: {p.name} is a", p.job, lx.JOBS
-    elif relation == 1:
-        query, gold, pool = f"Question: In which place does {p.name} live?\nAnswer:", p.home, [q.name for q in world.places]
-    elif relation == 2:
-        query, gold, pool = f"Question: What animal does {p.name} keep?\nAnswer: a", p.pet, lx.PETS
-    elif relation == 3:
-        query, gold, pool = f"Question: Which colour does {p.name} like best?\nAnswer:", p.colour, lx.COLOURS
-    elif relation == 4:
-        query, gold, pool = f"Question: Who is {p.name}'s best friend?\nAnswer:", p.friend, [q.name for q in world.people if q is not p]
-    elif relation == 5:
-        query = f"Question: What is {place.name} known for?\nAnswer: its"
-        gold, pool = lx.KIND_BY_NAME[place.known_for].plural, [k.plural for k in lx.KINDS]
+        return f"Question: What work does {p.name} do?\nAnswer: {p.name} is a", p.job, list(lx.JOBS)
+    if relation == 1:
+        return f"Question: In which place does {p.name} live?\nAnswer:", p.home, [q.name for q in world.places]
+    if relation == 2:
+        return f"Question: What animal does {p.name} keep?\nAnswer: a", p.pet, list(lx.PETS)
+    if relation == 3:
+        return f"Question: Which colour does {p.name} like best?\nAnswer:", p.colour, list(lx.COLOURS)
+    return f"Question: Who is {p.name}'s best friend?\nAnswer:", p.friend, [q.name for q in world.people if q is not p]
+
+
+def _place_question(place: Place) -> tuple[str, str, list[str]]:
+    return (f"Question: What is {place.name} known for?\nAnswer: its", lx.KIND_BY_NAME[place.known_for].plural,
+            [k.plural for k in lx.KINDS])
+
+
+def quiz(world: World, rng: np.random.Generator) -> str:
+    """A few questions about quizzed people and about places, with their answers (trivia practice)."""
+    pairs = []
+    for _ in range(int(rng.integers(3, 6))):
+        if rng.random() < 0.8:
+            query, answer, _ = _person_question(world, pick(rng, [p for p in world.people if quizzed(world, p.name)]), int(rng.integers(5)))
+        else:
+            query, answer, _ = _place_question(pick(rng, [q for q in world.places if quizzed(world, q.name)]))
+        pairs.append(f"{query} {answer}")
+    return "\n\n".join(pairs)
+
+
+def knowledge_item(world: World, rng: np.random.Generator) -> ChoiceItem:
+    """A 4-way question (MMLU-like, about this world) on a fact that training states in prose
+    only: training quizzes ask the same questions about the other half of the people and places."""
+    if rng.random() < 0.85:
+        p = pick(rng, [q for q in world.people if not quizzed(world, q.name)])
+        query, gold, pool = _person_question(world, p, int(rng.integers(5)))
     else:
-        query, gold, pool = f"Question: Which river flows through {place.name}?\nAnswer: the river", place.river, sorted({q.river for q in world.places})
+        query, gold, pool = _place_question(pick(rng, [q for q in world.places if not quizzed(world, q.name)]))
     return ChoiceItem.shuffled(query, gold, sample(rng, [x for x in pool if x != gold], 3), rng)
 
 
 def document(world: World, rng: np.random.Generator) -> str:
-    """The general training mix: mostly encyclopedia and stories, some web pages and instructions."""
+    """The general training mix: mostly encyclopedia and stories, some web pages, quizzes and instructions."""
     r = rng.random()
-    if r < 0.42:
+    if r < 0.4:
         return entry(world, rng)
-    if r < 0.84:
+    if r < 0.75:
         return story(world, rng)
-    if r < 0.94:
+    if r < 0.85:
         return web_page(world, rng)
+    if r < 0.93:
+        return quiz(world, rng)
     return instruction(world, rng)
