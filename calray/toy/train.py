@@ -6,7 +6,7 @@ and thread count; ``max_minutes`` is only a safety stop (it is logged when it fi
 
 >>> cfg = ToyTrainConfig(tokens=20_000, hidden_size=32, intermediate_size=64, num_layers=1)
 >>> cfg.batch_tokens
-4096
+2048
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class ToyTrainConfig(StrictModel):
     num_layers: int = Field(4, ge=1)
     num_heads: int = Field(4, ge=1)
     seq_len: int = Field(256, ge=16)
-    tokens: int = Field(8_000_000, ge=1000)  # training tokens, all domains together
-    batch_size: int = Field(16, ge=1)
+    tokens: int = Field(9_000_000, ge=1000)  # training tokens, all domains together
+    batch_size: int = Field(8, ge=1)
     lr: float = Field(3e-3, gt=0)
     min_lr_ratio: float = Field(0.05, ge=0, le=1)
     warmup_steps: int = Field(200, ge=0)
