@@ -129,11 +129,10 @@ def qa_pair(world: World, rng: np.random.Generator) -> tuple[str, str]:
         return f"Where is {thing(kind)} usually kept?", f"in the {kind.room}"
     if which == 4:
         return f"What is {thing(kind)} used for?", f"to {kind.use}"
-    a, b = sample(rng, lx.KINDS, 2)
-    if a.weight == b.weight:
-        return f"What is {thing(a)} made of?", a.material
-    heavier = a if a.weight > b.weight else b
-    return f"Which is heavier, {thing(a)} or {thing(b)}?", thing(heavier)
+    a, b = sample(rng, list({k.weight: k for k in lx.KINDS}.values()), 2)
+    if rng.random() < 0.5:
+        return f"Which is heavier, {thing(a)} or {thing(b)}?", thing(a if a.weight > b.weight else b)
+    return f"Which is lighter, {thing(a)} or {thing(b)}?", thing(a if a.weight < b.weight else b)
 
 
 def qa_doc(world: World, rng: np.random.Generator) -> str:
@@ -169,34 +168,31 @@ def document(world: World, rng: np.random.Generator) -> str:
 # ---- evaluation items ----------------------------------------------------------------
 
 def piqa_item(world: World, rng: np.random.Generator) -> ChoiceItem:
-    """Two solutions to a goal, in an unseen phrasing: a thing's use, a trained property, or a
-    held-out property (two hops), a third each."""
+    """Two solutions to a goal, paraphrased: a thing's use, a trained property, or a held-out
+    property (two hops: kind -> material -> property), a third each."""
     which = int(rng.integers(3))
     if which == 0:
         gold = pick(rng, lx.KINDS)
         others = [k for k in lx.KINDS if k is not gold]
         other = pick(rng, [k for k in others if k.room == gold.room] or others)  # close: same room if any
-        return ChoiceItem.shuffled(f"To {gold.use}, {pick(rng, world.people).name} takes", thing(gold) + ".", [thing(other) + "."], rng)
+        return ChoiceItem.shuffled(f"If you want to {gold.use}, take", thing(gold) + ".", [thing(other) + "."], rng)
     prop, gold, (other,) = _property_question(world.seed, rng, held_out=which == 2, n_choices=2, with_goal=True)
     return ChoiceItem.shuffled(str(prop.unseen_goal), thing(gold) + ".", [thing(other) + "."], rng)
 
 
 def arc_item(world: World, rng: np.random.Generator) -> ChoiceItem:
-    """Four choices, in unseen phrasings: a held-out property (two hops), a trained property,
-    a thing's material, its room, or the heaviest of four; a fifth each."""
-    which = int(rng.integers(5))
-    if which <= 1:
-        prop, gold, distractors = _property_question(world.seed, rng, held_out=which == 0, n_choices=4)
+    """Four choices, paraphrased: a held-out property (two hops; a third of the items), a
+    trained property, the room a thing is kept in, the heaviest or the lightest of four."""
+    which = int(rng.integers(6))
+    if which <= 2:
+        prop, gold, distractors = _property_question(world.seed, rng, held_out=which <= 1, n_choices=4)
         return ChoiceItem.shuffled(f"Question: {prop.unseen_question}\nAnswer:", thing(gold), [thing(k) for k in distractors], rng)
-    kind = pick(rng, lx.KINDS)
-    if which == 2:
-        others = sample(rng, [m for m in sorted(lx.MATERIALS) if m != kind.material], 3)
-        return ChoiceItem.shuffled(f"Question: {kind.plural.capitalize()} are made of which material?\nAnswer:", kind.material, others, rng)
     if which == 3:
+        kind = pick(rng, lx.KINDS)
         others = sample(rng, [r for r in lx.ROOMS if r != kind.room], 3)
         return ChoiceItem.shuffled(f"Question: In which room is {thing(kind)} kept?\nAnswer: the", kind.room, others, rng)
     four = sample(rng, list({k.weight: k for k in lx.KINDS}.values()), 4)
-    heaviest = max(four, key=lambda k: k.weight)
+    word, best = ("most", max(four, key=lambda k: k.weight)) if which == 4 else ("least", min(four, key=lambda k: k.weight))
     listed = ", ".join(thing(k) for k in four[:3]) + f" or {thing(four[3])}"
-    return ChoiceItem.shuffled(f"Question: Which one weighs the most: {listed}?\nAnswer:", thing(heaviest),
-                               [thing(k) for k in four if k is not heaviest], rng)
+    return ChoiceItem.shuffled(f"Question: Which one weighs the {word}: {listed}?\nAnswer:", thing(best),
+                               [thing(k) for k in four if k is not best], rng)

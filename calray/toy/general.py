@@ -175,7 +175,7 @@ def quizzed(world: World, name: str) -> bool:
 
 
 def _person_question(world: World, p: Person, relation: int) -> tuple[str, str, list[str]]:
-    """(query, answer, pool of same-type answers) for one fact about ``p``."""
+    """(query, answer, pool of same-type answers) for one fact about ``p``; ages have close distractors."""
     if relation == 0:
         return f"Question: What work does {p.name} do?\nAnswer: {p.name} is a", p.job, list(lx.JOBS)
     if relation == 1:
@@ -184,7 +184,9 @@ def _person_question(world: World, p: Person, relation: int) -> tuple[str, str, 
         return f"Question: What animal does {p.name} keep?\nAnswer: a", p.pet, list(lx.PETS)
     if relation == 3:
         return f"Question: Which colour does {p.name} like best?\nAnswer:", p.colour, list(lx.COLOURS)
-    return f"Question: Who is {p.name}'s best friend?\nAnswer:", p.friend, [q.name for q in world.people if q is not p]
+    if relation == 4:
+        return f"Question: Who is {p.name}'s best friend?\nAnswer:", p.friend, [q.name for q in world.people if q is not p]
+    return f"Question: How old is {p.name}?\nAnswer: {p.name} is", str(p.age), [str(p.age + d) for d in range(-6, 7) if d]
 
 
 def _place_question(place: Place) -> tuple[str, str, list[str]]:
@@ -197,7 +199,7 @@ def quiz(world: World, rng: np.random.Generator) -> str:
     pairs = []
     for _ in range(int(rng.integers(3, 6))):
         if rng.random() < 0.8:
-            query, answer, _ = _person_question(world, pick(rng, [p for p in world.people if quizzed(world, p.name)]), int(rng.integers(5)))
+            query, answer, _ = _person_question(world, pick(rng, [p for p in world.people if quizzed(world, p.name)]), int(rng.integers(6)))
         else:
             query, answer, _ = _place_question(pick(rng, [q for q in world.places if quizzed(world, q.name)]))
         pairs.append(f"{query} {answer}")
@@ -209,7 +211,7 @@ def knowledge_item(world: World, rng: np.random.Generator) -> ChoiceItem:
     only: training quizzes ask the same questions about the other half of the people and places."""
     if rng.random() < 0.85:
         p = pick(rng, [q for q in world.people if not quizzed(world, q.name)])
-        query, gold, pool = _person_question(world, p, int(rng.integers(5)))
+        query, gold, pool = _person_question(world, p, int(rng.integers(6)))
     else:
         query, gold, pool = _place_question(pick(rng, [q for q in world.places if not quizzed(world, q.name)]))
     return ChoiceItem.shuffled(query, gold, sample(rng, [x for x in pool if x != gold], 3), rng)

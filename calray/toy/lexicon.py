@@ -15,10 +15,11 @@ from dataclasses import dataclass
 class Property:
     """A yes/no property of a material, with the phrasings the domains use for it.
 
-    Evaluation phrasings are new sentence frames built from words that training uses
-    (a model that learnt only this world cannot know a word it never saw), so they test
-    whether the property is understood, not whether a template was memorised. ``goal`` is
-    None where no natural "to do X, use Y" goal exists.
+    Evaluation phrasings are paraphrases that training never produces but that keep its
+    words and relation ("would float" for "floats"): a model that learnt only this world
+    cannot read a frame far from anything it saw (such frames scored at chance). What the
+    evaluation withholds is the *answer*: held-out (kind, property) pairs are never stated.
+    ``goal`` is None where no natural "to do X, use Y" goal exists.
     """
 
     name: str
@@ -32,33 +33,33 @@ class Property:
 
 PROPERTIES: tuple[Property, ...] = (
     Property("floats", "floats on water", "sinks in water",
-             "Which of these floats on water?", "If you drop it into the river, which one will float?",
-             "To make a toy boat that floats, use", "To get across the river on something that floats, use"),
+             "Which of these floats on water?", "Which of these would float on water?",
+             "To make a toy boat that floats, use", "If you want to make a toy boat that floats, use"),
     Property("fragile", "breaks when it is dropped", "does not break when it is dropped",
-             "Which of these breaks when it is dropped?", "Which one would break if it fell on the floor?"),
+             "Which of these breaks when it is dropped?", "Which of these would break if it were dropped?"),
     Property("burns", "catches fire easily", "does not catch fire",
-             "Which of these catches fire easily?", "Which one would catch fire next to the stove?",
-             "To start a fire in the stove, use", "The fire is going out. To keep it burning, add"),
+             "Which of these catches fire easily?", "Which of these would catch fire easily?",
+             "To start a fire in the stove, use", "If you want to start a fire in the stove, use"),
     Property("heavy", "is heavy to carry", "is light to carry",
-             "Which of these is heavy to carry?", "Which one would be hard to carry home from the market?",
-             "To hold a door open in the wind, put against it", "To keep the gate shut in a storm, lean against it something heavy, like"),
+             "Which of these is heavy to carry?", "Which of these would be heavy to carry?",
+             "To hold a door open in the wind, put against it", "If you want to hold a door open in the wind, put against it"),
     Property("soft", "feels soft", "feels hard",
-             "Which of these feels soft?", "Which one is soft to touch?",
-             "To make a bed more comfortable, add", "For something soft to sit on, use"),
+             "Which of these feels soft?", "Which of these would feel soft?",
+             "To make a bed more comfortable, add", "If you want to make a bed more comfortable, add"),
     Property("warm", "keeps you warm", "does not keep you warm",
-             "Which of these keeps you warm?", "Which one would keep you warm on a cold night?",
-             "To stay warm in winter, wear", "On a cold night, to keep warm, take"),
+             "Which of these keeps you warm?", "Which of these would keep you warm?",
+             "To stay warm in winter, wear", "If you want to stay warm in winter, wear"),
     Property("rusts", "rusts in the rain", "does not rust",
-             "Which of these rusts in the rain?", "Which one will rust if it is left out in the rain?"),
+             "Which of these rusts in the rain?", "Which of these would rust in the rain?"),
     Property("clear", "lets light through", "blocks the light",
-             "Which of these lets light through?", "Which one can you see the light through?",
-             "To let sunlight into a dark room, use", "To see the garden from inside the house, use"),
+             "Which of these lets light through?", "Which of these would let light through?",
+             "To let sunlight into a dark room, use", "If you want to let sunlight into a dark room, use"),
     Property("hot", "gets hot near a fire", "stays cool near a fire",
-             "Which of these gets hot near a fire?", "Which one would get hot if you left it by the fire?",
-             "To cook food over a fire, use", "To heat soup over the fire, use"),
+             "Which of these gets hot near a fire?", "Which of these would get hot near a fire?",
+             "To cook food over a fire, use", "If you want to cook food over a fire, use"),
     Property("watertight", "holds water", "lets water through",
-             "Which of these holds water?", "Which one could you carry water in?",
-             "To carry water from the well, use", "To keep water in for the horses, fill"),
+             "Which of these holds water?", "Which of these would hold water?",
+             "To carry water from the well, use", "If you want to carry water from the well, use"),
 )
 
 # material -> the properties it has (every property it lacks is stated with the negation).

@@ -206,14 +206,56 @@ def _extreme(word: str, field: str, op: str) -> Callable[[Filter], Function]:
     return build
 
 
+def _average(field: str) -> Callable[[Filter], Function]:
+    def build(f: Filter) -> Function:
+        var = "item" if f.subject == "items" else "person"
+
+        def reference(rs: list[Record]) -> int:
+            chosen = [r[field] for r in rs if f.check(r)]
+            return sum(chosen) // len(chosen) if chosen else 0
+
+        return Function("", "", f"average_{field}_of_{f.subject}_{f.slug}", f.subject,
+                        f"Return the average {field} of the {f.subject} {f.plural}, rounded down, or 0 if there are none.",
+                        "    total = 0\n    count = 0\n" + _loop(f, f'            total += {var}["{field}"]\n            count += 1\n')
+                        + "    if count == 0:\n        return 0\n    return total // count\n",
+                        reference)
+    return build
+
+
+def _sorted_names(field: str, word: str, descending: bool) -> Callable[[Filter], Function]:
+    def build(f: Filter) -> Function:
+        var = "item" if f.subject == "items" else "person"
+        reverse = ", reverse=True" if descending else ""
+        return Function("", "", f"names_of_{f.subject}_{f.slug}_{word}_first", f.subject,
+                        f"Return the names of the {f.subject} {f.plural}, {word} first.",
+                        "    chosen = []\n" + _loop(f, f"            chosen.append({var})\n")
+                        + f'    chosen.sort(key=lambda {var}: {var}["{field}"]{reverse})\n    return [{var}["name"] for {var} in chosen]\n',
+                        lambda rs: [r["name"] for r in sorted((r for r in rs if f.check(r)), key=lambda r: r[field], reverse=descending)])
+    return build
+
+
+def _mapping(field: str) -> Callable[[Filter], Function]:
+    def build(f: Filter) -> Function:
+        var = "item" if f.subject == "items" else "person"
+        return Function("", "", f"{field}_by_name_of_{f.subject}_{f.slug}", f.subject,
+                        f"Return a dict from the name to the {field} of each of the {f.subject} {f.plural}.",
+                        "    result = {}\n" + _loop(f, f'            result[{var}["name"]] = {var}["{field}"]\n') + "    return result\n",
+                        lambda rs: {r["name"]: r[field] for r in rs if f.check(r)})
+    return build
+
+
 ITEM_AGGREGATES: dict[str, Callable[[Filter], Function]] = {
     "count": _count, "total_price": _total("price"), "total_weight": _total("weight"), "names": _names,
     "heaviest": _extreme("heaviest", "weight", ">"), "lightest": _extreme("lightest", "weight", "<"),
     "cheapest": _extreme("cheapest", "price", "<"), "dearest": _extreme("dearest", "price", ">"),
+    "average_price": _average("price"), "average_weight": _average("weight"),
+    "sorted_cheapest": _sorted_names("price", "cheapest", False), "sorted_heaviest": _sorted_names("weight", "heaviest", True),
+    "price_by_name": _mapping("price"),
 }
 PEOPLE_AGGREGATES: dict[str, Callable[[Filter], Function]] = {
     "count": _count, "total_age": _total("age"), "names": _names,
     "oldest": _extreme("oldest", "age", ">"), "youngest": _extreme("youngest", "age", "<"),
+    "average_age": _average("age"), "sorted_youngest": _sorted_names("age", "youngest", False), "age_by_name": _mapping("age"),
 }
 
 

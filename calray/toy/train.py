@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def train(cfg: ToyTrainConfig, out_dir: str | Path, *, threads: int = 1, progres
     train_started = time.monotonic()
     losses: list[float] = []
     stopped_early = False
-    bar = tqdm(range(cfg.steps), desc="toy model", disable=not progress, unit="step")
+    bar = tqdm(range(cfg.steps), desc="toy model", disable=not (progress and sys.stderr.isatty()), unit="step")
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)

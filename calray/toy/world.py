@@ -97,7 +97,7 @@ def _invent_names(rng: np.random.Generator, n: int, *, syllables: int, endings: 
     return names
 
 
-def build_world(seed: int, *, n_people: int = 120, n_places: int = 20) -> World:
+def build_world(seed: int, *, n_people: int = 200, n_places: int = 20) -> World:
     """People, places and who owns what, all drawn from ``seed``."""
     rng = rng_for(seed, 0)
     place_names = _invent_names(rng, n_places, syllables=1, endings=lx.PLACE_ENDINGS)
