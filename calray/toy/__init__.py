@@ -9,6 +9,7 @@ splits. On top of them:
 - ``SOURCES``: toy calibration sources (plain generators, to be registered as sources);
 - ``TASKS``: evaluation records per dimension (perplexity documents, multiple-choice items,
   math problems, code tasks with hidden tests);
+- ``MODEL_DIR``: the shipped model (Hugging Face format, float32) trained on this world;
 - ``calray.toy.train`` (imports torch): the tokenizer and model training behind
   ``calray toy build``.
 
@@ -17,6 +18,8 @@ splits. On top of them:
 3
 """
 
+from pathlib import Path
+
 from calray.toy.corpus import DEFAULT_SEED, DOMAINS, documents, world
 from calray.toy.records import CODE_STOP, MATH_STOP, ChoiceItem, CodeTask, MathProblem
 from calray.toy.sources import SOURCES, ToySource, source
@@ -24,7 +27,10 @@ from calray.toy.splits import SPLITS, split_of
 from calray.toy.tasks import TASKS, ToyTask, task
 from calray.toy.world import World, build_world
 
+MODEL_DIR = Path(__file__).parent / "model"
+
 __all__ = [
+    "MODEL_DIR",
     "CODE_STOP",
     "DEFAULT_SEED",
     "DOMAINS",

@@ -41,10 +41,18 @@ class Function:
     body: str  # indented lines after the docstring
     reference: Callable[[Any], Any]
     matches: Callable[[Record], bool] | None = None  # the filter, for building telling tests
+    paraphrase: str = ""  # the docstring in words no training docstring uses, for evaluation
 
     @property
     def prompt(self) -> str:
-        return f'def {self.name}({self.arg}):\n    """{self.doc}"""\n'
+        return self._prompt(self.doc)
+
+    @property
+    def paraphrased_prompt(self) -> str:
+        return self._prompt(self.paraphrase or self.doc)
+
+    def _prompt(self, doc: str) -> str:
+        return f'def {self.name}({self.arg}):\n    """{doc}"""\n'
 
     @property
     def source(self) -> str:
@@ -274,6 +282,29 @@ def _order_cost(kind: str, price: int, discount: int) -> Function:
                     f"    return count * {price} - {discount}\n", lambda count: count * price - discount)
 
 
+def _singular(subject: str) -> str:
+    return "item" if subject == "items" else "person"
+
+
+# aggregate -> evaluation-only docstring: the same task said differently, in the world's words.
+PARAPHRASES: dict[str, Callable[[Filter], str]] = {
+    "count": lambda f: f"Count the {f.subject} {f.plural} and return how many there are.",
+    "total_price": lambda f: f"Add up the price of each of the {f.subject} {f.plural} and return the total.",
+    "total_weight": lambda f: f"Add up the weight of each of the {f.subject} {f.plural} and return the total.",
+    "total_age": lambda f: f"Add up the age of each of the {f.subject} {f.plural} and return the total.",
+    "names": lambda f: f"Return a list with the name of each of the {f.subject} {f.plural}, in order.",
+    "average_price": lambda f: f"Return the price of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none.",
+    "average_weight": lambda f: f"Return the weight of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none.",
+    "average_age": lambda f: f"Return the age of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none.",
+    "price_by_name": lambda f: f"Return a dict that maps the name of each of the {f.subject} {f.plural} to its price.",
+    "age_by_name": lambda f: f"Return a dict that maps the name of each of the {f.subject} {f.plural} to its age.",
+    **{f"sorted_{w}": (lambda f, w=w: f"Return the names of the {f.subject} {f.plural}, sorted so that the {w} one comes first.")
+       for w in ("cheapest", "heaviest", "youngest")},
+    **{w: (lambda f, w=w: f"Among the {f.subject} {f.plural}, find the {w} {_singular(f.subject)} and return its name.")
+       for w in ("heaviest", "lightest", "cheapest", "dearest", "oldest", "youngest")},
+}
+
+
 # ---- the grid of combinations and its hold-out ---------------------------------------
 
 @dataclass(frozen=True)
@@ -305,10 +336,21 @@ def _bucket(seed: int, key: str) -> float:
 
 
 def build(combination: Combination, value: Any) -> Function:
-    """The function of ``combination`` for ``value``, with its hold-out key and its filter."""
-    filter_kind = combination.name.split("/")[1]
-    matches = FILTERS[filter_kind][1](value).check if filter_kind in FILTERS else None
-    return replace(combination.build(value), key=f"{combination.name}:{value}", combination=combination.name, matches=matches)
+    """The function of ``combination`` for ``value``, with its hold-out key, filter and paraphrase."""
+    aggregate, filter_kind = combination.name.split("/")
+    fn = combination.build(value)
+    matches, paraphrase = None, ""
+    if filter_kind in FILTERS:
+        f = FILTERS[filter_kind][1](value)
+        matches, paraphrase = f.check, PARAPHRASES[aggregate](f)
+    elif aggregate == "cost":
+        kind, price = value
+        paraphrase = f"One {kind} costs {price} coins. Return how many coins count {lx.KIND_BY_NAME[kind].plural} cost."
+    else:
+        kind, price, discount = value
+        paraphrase = (f"One {kind} costs {price} coins, and {discount} coins are taken off every order. "
+                      f"Return how many coins an order of count {lx.KIND_BY_NAME[kind].plural} costs.")
+    return replace(fn, key=f"{combination.name}:{value}", combination=combination.name, matches=matches, paraphrase=paraphrase)
 
 
 @lru_cache(maxsize=8)
@@ -387,9 +429,16 @@ def hidden_tests(world: World, fn: Function, rng: np.random.Generator, *, n: int
 
 
 def code_task(world: World, rng: np.random.Generator) -> CodeTask:
-    """An evaluation task on a held-out function; its id is the function's key."""
+    """An evaluation task on a held-out function; its id is the function's key.
+
+    Half the tasks state the docstring in training's words, half in a paraphrase no training
+    docstring uses: the shipped model passes all of the first kind and about half of the
+    second (held-out compositions alone were solved to the last task after 9M tokens).
+    """
     fn = function(world, rng, held_out=True)
-    return CodeTask(task_id=f"toy/{fn.key}", prompt=fn.prompt, entry_point=fn.name,
+    paraphrased = rng.random() < 0.5
+    return CodeTask(task_id=f"toy/{fn.key}" + ("/paraphrased" if paraphrased else ""),
+                    prompt=fn.paraphrased_prompt if paraphrased else fn.prompt, entry_point=fn.name,
                     test=hidden_tests(world, fn, rng), canonical_solution=fn.body)
 
 

@@ -62,7 +62,7 @@ class ToyTrainConfig(StrictModel):
         return max(1, self.tokens // self.batch_tokens)
 
 
-def build_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def build_tokenizer(texts: list[str], vocab_size: int, *, max_length: int | None = None) -> PreTrainedTokenizerFast:
     """Byte-level BPE with one token per digit (so arithmetic sees digits) and BOS prepended.
 
     A newline is always a token of its own: merged with the next line's indentation it would
@@ -81,7 +81,7 @@ def build_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
     )
     tok.train_from_iterator(texts, trainer)
     tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, tok.token_to_id(BOS))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, model_max_length=None)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, model_max_length=max_length)
 
 
 def training_windows(tokenizer: PreTrainedTokenizerFast, cfg: ToyTrainConfig) -> torch.Tensor:
@@ -140,7 +140,7 @@ def train(cfg: ToyTrainConfig, out_dir: str | Path, *, threads: int = 1, progres
     started = time.monotonic()
 
     sample = [d for domain in DOMAINS for d in documents(domain, "train", cfg.tokenizer_documents, seed=cfg.seed, stream=10_000)]
-    tokenizer = build_tokenizer(sample, cfg.vocab_size)
+    tokenizer = build_tokenizer(sample, cfg.vocab_size, max_length=cfg.seq_len)
     windows = training_windows(tokenizer, cfg)
     log.info("data ready: %d windows of %d tokens in %.0fs", len(windows), cfg.seq_len, time.monotonic() - started)
 
