@@ -4,7 +4,7 @@ import pytest
 
 from calray.toy import commonsense, programs
 from calray.toy import lexicon as lx
-from calray.toy.corpus import DOMAINS, documents, world
+from calray.toy.corpus import DOMAINS, world
 from calray.toy.splits import normalise, split_of, text_hash
 from calray.toy.tasks import TASKS, task
 
@@ -64,8 +64,8 @@ def test_held_out_functions_are_never_trained_on(train_docs, calibration_docs):
     held_combinations = programs.held_out_combinations(0)
     assert 25 <= len(held_combinations) <= 45
     for combo in programs.COMBINATIONS:
-        held = programs._values(w, combo.name, True)
-        kept = programs._values(w, combo.name, False)
+        held = programs.split_values(w, combo.name, True)
+        kept = programs.split_values(w, combo.name, False)
         assert held and not set(held) & set(kept)
         assert (combo.name in held_combinations) == (not kept)
         for value in held[:20]:
