@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "calray.cli.calib",
     "calray.cli.metrics",
     "calray.cli.eval",
+    "calray.cli.toy",
 ]
 
 
