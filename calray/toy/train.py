@@ -133,10 +133,20 @@ def train(cfg: ToyTrainConfig, out_dir: str | Path, *, threads: int = 1, progres
     """Generate the data, train tokenizer and model, save both to ``out_dir`` (HF format).
 
     Returns (and writes to ``training.json``) what was done: config, tokens, time, final loss.
+    Thread count and grad mode are set for the run only: callers (the CLI in tests, notebooks)
+    keep their own.
     """
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        with torch.enable_grad():
+            return _train(cfg, Path(out_dir), threads=threads, progress=progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
-    out = Path(out_dir)
     started = time.monotonic()
 
     sample = [d for domain in DOMAINS for d in documents(domain, "train", cfg.tokenizer_documents, seed=cfg.seed, stream=10_000)]
