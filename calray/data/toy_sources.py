@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import calray.toy
@@ -56,7 +56,7 @@ def _generator_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _documents(name: str, n: int) -> tuple[str, ...]:
     return tuple(calray.toy.source(name).documents(n))
 

@@ -17,7 +17,7 @@ The capability map ``toy`` (``maps/toy.yaml``) groups them by dimension.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import calray.toy
@@ -42,7 +42,7 @@ MATH_MAX_NEW_TOKENS = 100
 CODE_MAX_NEW_TOKENS = 128
 
 
-@lru_cache(maxsize=None)
+@cache
 def _records(name: str) -> tuple[Any, ...]:
     return tuple(calray.toy.task(name).records())
 
