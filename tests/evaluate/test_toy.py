@@ -3,16 +3,21 @@ records scored the way the toy world defines them (extraction, hidden tests)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 import calray.toy
 from calray.evaluate import (
     CodeTask,
     GenerationTask,
+    HFModel,
     MultipleChoiceTask,
     PerplexityTask,
     SandboxLimits,
     capability_map,
+    evaluate_capabilities,
     get_task,
     run_programs,
 )
@@ -59,3 +64,32 @@ def test_reference_solutions_pass_the_hidden_tests_and_wrong_ones_fail() -> None
     programs = [item.program(item.target) for item in chosen] + [item.program("    return None\n") for item in chosen]
     results = run_programs(programs, SandboxLimits(timeout_s=10), workers=2)
     assert [r.passed for r in results] == [True] * 4 + [False] * 4
+
+
+# ---- the shipped checkpoint's dense scores (calray/toy/model/dense_scores.json, its card) ----
+
+SCORES = json.loads((calray.toy.MODEL_DIR / "dense_scores.json").read_text())
+
+
+def test_the_scores_file_is_of_this_checkpoint_and_the_card_shows_it() -> None:
+    weights = (calray.toy.MODEL_DIR / "model.safetensors").read_bytes()
+    assert hashlib.sha256(weights).hexdigest() == SCORES["checkpoint_sha256"], "retrained: re-run the card's command"
+    card = (calray.toy.MODEL_DIR / "README.md").read_text()
+    rows = {cells[0]: cells for line in card.splitlines()
+            if (cells := [c.strip() for c in line.strip("|").split("|")]) and cells[0].startswith("toy:")}
+    assert set(rows) == set(SCORES["tasks"]) == {t.name for t in calray.toy.TASKS}
+    for name, entry in SCORES["tasks"].items():
+        chance = "-" if entry["chance"] is None else f"{entry['chance']:.2f}"
+        assert rows[name][1:] == [entry["dimension"], f"{entry['metric']} ({entry['n']})", f"{entry['score']:.4f}", chance]
+
+
+def test_the_shipped_checkpoint_still_scores_what_its_card_says() -> None:
+    """Deterministic evaluation of the harness's fixed --limit subset (seed 0), as recorded."""
+    check = SCORES["check"]
+    lm = HFModel.from_pretrained(calray.toy.MODEL_DIR, batch_size=16, progress=False)
+    scores = evaluate_capabilities(lm, capability_map("toy").with_overrides(limit=check["limit"]))
+    for name, expected in check["scores"].items():
+        metric = SCORES["tasks"][name]["metric"]
+        got = scores.tasks[name].metrics[metric]
+        assert scores.tasks[name].n == check["limit"]
+        assert got == pytest.approx(expected, rel=1e-4 if "perplexity" in metric else 0, abs=1e-9), name
