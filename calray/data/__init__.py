@@ -7,8 +7,8 @@ The calls other layers need::
     calib = build_calibration(tokenizer, "c4=0.5,gsm8k=0.5", nsamples=128, seqlen=2048, seed=0)
     calib.input_ids            # (128, 2048) int64, rows grouped by source (calib.sources)
 
-    register_source(Source(name="toy:stories", dimension="general", loader=make_records))
-    select_sources("toy:*")    # names of a group, for scans
+    register_source(Source(name="my:stories", dimension="general", loader=make_records))
+    select_sources("toy:*")    # names of a group (here the toy world's 18), for scans
 
 The toy world's sources (``toy:web`` ... ``toy:shuffled_code``, from ``calray.toy``) are
 registered beside the hub ones.

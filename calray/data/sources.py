@@ -6,9 +6,9 @@ hub dataset, local files, or Python: an in-memory list or a generator function) 
 record turns into one document of text. Sources live in one registry, so a mixture can
 name them (``c4=0.5,gsm8k=0.5``) and a pattern can select a group (``toy:*``).
 
->>> register_source(Source(name="toy:demo", dimension="math", loader=[{"text": "1+1=2"}]))  # doctest: +ELLIPSIS
-Source(name='toy:demo', ...)
->>> get_source("toy:demo").text({"text": "1+1=2"})
+>>> register_source(Source(name="my:demo", dimension="math", loader=[{"text": "1+1=2"}]))  # doctest: +ELLIPSIS
+Source(name='my:demo', ...)
+>>> get_source("my:demo").text({"text": "1+1=2"})
 '1+1=2'
 """
 

@@ -13,7 +13,7 @@ Tasks from in-memory records, and a map over them (register the tasks first: a m
 entries are checked against the task registry):
 
 >>> register_task(MultipleChoiceTask(name="toy_mc", items=[ChoiceItem("2+2=", ("4", "5"), 0)]))  # doctest: +SKIP
->>> register_capability_map("toy", {"dimensions": {"math": [{"task": "toy_mc", "metric": "acc"}]}})  # doctest: +SKIP
+>>> register_capability_map("mine", {"dimensions": {"math": [{"task": "toy_mc", "metric": "acc"}]}})  # doctest: +SKIP
 """
 
 from calray.evaluate import builtin as _builtin  # noqa: F401  (registers the built-in tasks)
