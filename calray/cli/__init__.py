@@ -23,6 +23,9 @@ COMMAND_MODULES: list[str] = [
     "calray.cli.calib",
     "calray.cli.metrics",
     "calray.cli.eval",
+    "calray.cli.sweep",
+    "calray.cli.runs",
+    "calray.cli.export",
 ]
 
 

@@ -233,6 +233,8 @@ class PoolCore:
                 "in_flight": sum(self._in_flight),
                 "per_pipeline": list(self._in_flight),
                 "retired": sorted(self._retired),
+                "model": self.model_dir,
+                "model_fingerprint": self.fingerprint,
                 **self._counts,
             }
 
