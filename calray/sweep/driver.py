@@ -105,7 +105,9 @@ def run_sweep(
     if resume:
         sweep_dir = find_resumable(config, resume)
         state = read_state(sweep_dir)
-        config = validate(SweepConfig, state["config"], f"the config stored in {sweep_dir}")
+        stored = validate(SweepConfig, state["config"], f"the config stored in {sweep_dir}")
+        # The search, tracking and study settings are the stored ones; the pool may be laid out anew.
+        config = stored.model_copy(update={"pool": config.pool, "pool_name": config.pool_name})
         sweep_id = state["sweep_id"]
         log.info("resuming sweep %s from %s", sweep_id, sweep_dir)
     else:
@@ -238,7 +240,9 @@ def record_dense(tracker: Tracker, pool: Any, plan: SweepPlan, capacity: Mapping
 
 def reconcile(tracker: Tracker, plan: SweepPlan, sweep_dir: Path, *, sweep_id: str, parent_id: str) -> list[TrialRecord]:
     """Make MLflow agree with Tune's final state: a finished trial has a FINISHED run with its
-    last metrics, an errored one a FAILED run; runs Tune never finished end KILLED."""
+    last metrics, an errored one a FAILED run; runs of trials Tune never finished or never
+    saved (a driver killed between two of its state saves) end KILLED, so the FINISHED runs of a
+    sweep are exactly its Tune trials."""
     from ray.tune import ExperimentAnalysis
 
     spec = plan.trial_spec()
@@ -259,8 +263,14 @@ def reconcile(tracker: Tracker, plan: SweepPlan, sweep_dir: Path, *, sweep_id: s
             metrics={k: v for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         ))
     keys = {trial_key(sweep_id, r.trial_id) for r in records}
-    stale = [r.info.run_id for r in tracker.children(parent_id) if r.data.tags.get(TRIAL_KEY) not in keys]
-    tracker.kill_running([r.run_id for r in records] + stale)
+    tracker.kill_running([r.run_id for r in records])
+    for run in tracker.children(parent_id):
+        if run.data.tags.get(TRIAL_KEY) not in keys and run.info.status != "KILLED":
+            # A trial the killed driver ran (perhaps to the end) after Tune's last saved state:
+            # Tune does not know it and proposed again; its run is kept, but ended as lost.
+            tracker.set_tags(run.info.run_id, {"calray.lost": "the driver died before Tune saved this trial; "
+                                               "the resumed sweep ran another in its place"})
+            tracker.finish(run.info.run_id, "KILLED")
     return records
 
 

@@ -115,8 +115,8 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
     dimensions = list(cmap.dimensions)
     objective = Objective.create(config.objective.kind, dimensions, config.objective.weights)
     template = config.job_template()
-    Job(calibration=Calibration(mixture={sources[0]: 1.0}, nsamples=config.calibration.nsamples,
-                                seqlen=config.calibration.seqlen), **template)  # method, target, options
+    calibration = Calibration(mixture={sources[0]: 1.0}, nsamples=config.calibration.nsamples, seqlen=config.calibration.seqlen)
+    validate(Job, {"calibration": calibration, **template}, "prune settings")  # method, target, options
 
     search = config.search
     points: list[dict[str, float]] = []
@@ -138,7 +138,7 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
 
     model_dir = model_directory(config.model)
     checkpoint_files(model_dir)  # a clear error for a missing or empty model directory
-    pool_config = validate(PoolConfig, {**config.pool, "model": model_dir, "data": config.evaluation.data}, "pool")
+    pool_config = validate(PoolConfig, {**config.pool, "model": model_dir, "data": config.evaluation.data}, "pool section")
     if config.cluster_yaml:
         check_pool_fits(pool_config, node_types_from_yaml(config.cluster_yaml), where=f"cluster file {config.cluster_yaml}")
     if check_cluster:
