@@ -1,11 +1,13 @@
-"""``calray sweep``: search calibration mixtures with Ray Tune over a pool of shard actors.
+"""``calray sweep`` and ``calray scan``: calibration-mixture studies through a pool of shard actors.
 
     calray sweep --config jobs/configs/toy_sweep.yaml
     calray sweep --config jobs/configs/toy_sweep.yaml --set search.num_samples=8 --set prune.sparsity=0.6
-    calray sweep --config jobs/configs/toy_sweep.yaml --resume      # continue an interrupted sweep
+    calray sweep --config jobs/configs/toy_sweep.yaml --resume       # continue an interrupted sweep
+    calray scan --config jobs/configs/toy_sweep.yaml --seeds 0 1 2    # every source alone, per seed
 
 Every trial is recorded in MLflow (``calray runs`` lists them); the end prints the mixtures
-ranked by the objective and the best one.
+ranked by the objective and the best one. ``--smoke-test`` shrinks any config to a one-minute
+run recorded in a temporary MLflow store.
 """
 
 from __future__ import annotations
@@ -17,50 +19,73 @@ from calray.cli.calib_options import format_table
 from calray.cli.tracking_options import add_tracking_options
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "sweep",
-        help="search calibration-mixture weights with Ray Tune; every trial tracked in MLflow",
-        description="Prune and evaluate one calibration mixture per trial through a pool of shard actors, "
-        "proposing mixtures with Optuna (or random, grid, list, single sources), and record retention per "
-        "capability dimension in MLflow. See calray.sweep.config for the YAML fields.",
-    )
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="sweep YAML (see calray/sweep/config.py)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. search.num_samples=8 (repeatable; VALUE is YAML)")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="a one-minute run of this config: 3 trials, 4 windows, 2 items a task, a temporary MLflow store")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
                    help="continue the newest interrupted sweep of this config's name (or the sweep directory DIR)")
     p.add_argument("--export-top", type=int, metavar="K", help="export the K best pruned models when done")
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray in this process)")
     p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray (default: all)")
     add_tracking_options(p, experiment_default=None)
-    p.set_defaults(func=run)
 
 
-def tracking_overrides(args: argparse.Namespace) -> list[str]:
-    out = []
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "sweep",
+        help="search calibration-mixture weights with Ray Tune; every trial tracked in MLflow",
+        description="Prune and evaluate one calibration mixture per trial through a pool of shard actors, "
+        "proposing mixtures with Optuna (or random, grid, list, single sources), and record retention per "
+        "capability dimension in MLflow. See calray/sweep/config.py for the YAML fields.",
+    )
+    _common(p)
+    p.set_defaults(func=run, scan=False)
+    s = subparsers.add_parser(
+        "scan",
+        help="every calibration source alone (per seed): the single-source retention table",
+        description="The config's sources, each alone, pruned and evaluated once per calibration seed; prints "
+        "the source x dimension retention table (means over seeds).",
+    )
+    _common(s)
+    s.add_argument("--seeds", type=int, nargs="+", help="calibration seeds (default: the config's calibration.seeds or seed)")
+    s.set_defaults(func=run, scan=True)
+
+
+def load(args: argparse.Namespace) -> Any:
+    """The config the arguments describe (overrides, tracking options, smoke mode, scan)."""
+    from calray.sweep import load_sweep_config
+    from calray.sweep.studies import single_source_config, smoke_overrides
+
+    overrides = list(args.overrides)
     if args.tracking_uri:
-        out.append(f"tracking.uri={args.tracking_uri}")
+        overrides.append(f"tracking.uri={args.tracking_uri}")
     if args.experiment:
-        out.append(f"tracking.experiment={args.experiment}")
-    return out
+        overrides.append(f"tracking.experiment={args.experiment}")
+    if args.export_top is not None:
+        overrides.append(f"export.top_k={args.export_top}")
+    config = load_sweep_config(args.config, overrides=overrides)
+    if args.scan:
+        config = single_source_config(config, seeds=args.seeds)
+    if args.smoke_test:
+        config = load_sweep_config(data=config.model_dump(mode="json"), overrides=smoke_overrides(config))
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
     from calray.cluster import init_ray
-    from calray.sweep import load_sweep_config, run_sweep
+    from calray.sweep import run_sweep
 
-    overrides = list(args.overrides) + tracking_overrides(args)
-    if args.export_top is not None:
-        overrides.append(f"export.top_k={args.export_top}")
-    config = load_sweep_config(args.config, overrides=overrides)
+    config = load(args)
     init_ray(args.address, **({"num_cpus": args.num_cpus} if args.num_cpus else {}))
     result = run_sweep(config, resume=args.resume)
     print_result(result)
     return 0 if result.finished() else 1
 
 
-def print_result(result: Any, *, limit: int | None = 20) -> None:
+def print_result(result: Any, *, limit: int | None = 30) -> None:
     header, rows = result.table(limit=limit)
     print(f"\nsweep {result.name} {result.sweep_id}: {len(result.finished())}/{len(result.trials)} trials finished "
           f"(retention %, pruned / dense x 100)")

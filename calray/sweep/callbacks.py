@@ -149,6 +149,8 @@ class ProgressCallback(tune.Callback):
         head = f"[{len(finished)}/{self.total}] {label}"
         if what == "done":
             seed = f" seed {trial.config['seed']}" if "seed" in trial.config else ""
+            if result.get(LIMIT_KEY):
+                seed += f" (items <= {result[LIMIT_KEY]}" + (", stopped early)" if result[LIMIT_KEY] != self.spec.limits[-1] else ")")
             log.info("%s%s: %s %.2f (%s) in %.0fs%s", head, seed, self.metric, value if _finite(value) else math.nan, dims,
                      result.get("time/trial", 0.0),
                      f"; best {best[0]:.2f} ({mixture_label(self.spec.weights(best[1].config))})" if best else "")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -260,10 +261,10 @@ def set_option(data: dict[str, Any], assignment: str) -> None:
 
 
 def load_sweep_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None,
-                      overrides: list[str] = ()) -> SweepConfig:  # type: ignore[assignment]
+                      overrides: Sequence[str] = (), base: Path | None = None) -> SweepConfig:
     """Read (YAML ``path``, or ``data``), apply ``KEY=VALUE`` overrides, expand variables, make
-    relative paths relative to the file, and validate."""
-    base = Path.cwd()
+    relative paths relative to the file (or ``base``, default the working directory), validate."""
+    base = base or Path.cwd()
     raw: dict[str, Any] = dict(data or {})
     if path is not None:
         path = Path(path)

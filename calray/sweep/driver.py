@@ -148,6 +148,8 @@ def run_sweep(
                        max_concurrent=max_concurrent, resume=bool(resume), known=known)
         tuner.fit()
         records = reconcile(tracker, plan, sweep_dir, sweep_id=sweep_id, parent_id=parent_id)
+        if config.fidelity is not None and config.fidelity.top_k:
+            evaluate_top(tracker, pool, plan, records, k=config.fidelity.top_k)
         result = SweepResult(sweep_id=sweep_id, name=config.name, path=str(sweep_dir), parent_run_id=parent_id,
                              tracking_uri=plan.tracking_uri, experiment=config.tracking.experiment,
                              objective=plan.objective, dense=dense, trials=records, dimensions=plan.dimensions)
@@ -272,6 +274,34 @@ def reconcile(tracker: Tracker, plan: SweepPlan, sweep_dir: Path, *, sweep_id: s
                                                "the resumed sweep ran another in its place"})
             tracker.finish(run.info.run_id, "KILLED")
     return records
+
+
+def evaluate_top(tracker: Tracker, pool: Any, plan: SweepPlan, records: list[TrialRecord], *, k: int) -> None:
+    """Multi-fidelity's last step: the ``k`` best trials (furthest level first, then objective)
+    evaluated on the full capability map, logged to their runs as the next step, in place."""
+    import ray
+
+    from calray.sweep.callbacks import tracked_metrics
+    from calray.sweep.trial import LIMIT_KEY
+
+    spec = plan.trial_spec()
+    done = [r for r in records if r.ok]
+    ranked = sorted(done, key=lambda r: (-spec.limits.index(r.metrics.get(LIMIT_KEY) or None), -r.metrics[OBJECTIVE]))[:k]
+    if not ranked:
+        return
+    log.info("evaluating the %d best of %d trials on the full capability map", len(ranked), len(done))
+    jobs = [spec.make_job(r.weights, seed=r.seed, limit=plan.config.evaluation.limit, name=f"{plan.config.name}:final:{r.label}")
+            for r in ranked]
+    for record, result in zip(ranked, ray.get([pool.submit(job) for job in jobs])):
+        if not result.ok:
+            log.warning("final evaluation of %s failed: %s", record.label, result.error)
+            continue
+        report = spec.report(result, limit=None)
+        metrics = tracked_metrics(report)
+        tracker.log_metrics(record.run_id, metrics, step=len(spec.limits))
+        tracker.set_tags(record.run_id, {"calray.fidelity": "full"})
+        record.metrics.update(metrics)
+        log.info("%s on the full map: %s %.2f", record.label, OBJECTIVE, metrics.get(OBJECTIVE, float("nan")))
 
 
 def summarise(tracker: Tracker, result: SweepResult) -> None:

@@ -29,6 +29,11 @@ class TrialRecord:
     def ok(self) -> bool:
         return self.status == "TERMINATED" and math.isfinite(self.metrics.get(OBJECTIVE, math.nan))
 
+    @property
+    def full(self) -> bool:
+        """Evaluated on the full capability map (not only on a fidelity level's subset)."""
+        return not self.metrics.get("fidelity/limit")
+
     def retention(self, dimension: str) -> float:
         return float(self.metrics.get(f"retention/{dimension}", math.nan))
 
@@ -50,9 +55,11 @@ class SweepResult:
         return [t for t in self.trials if t.ok]
 
     def best(self) -> TrialRecord | None:
-        """The finished trial with the highest objective (first on ties)."""
+        """The finished trial with the highest objective (first on ties); with fidelity levels,
+        among those evaluated on the full map."""
         done = self.finished()
-        return max(done, key=lambda t: t.metrics[OBJECTIVE]) if done else None
+        full = [t for t in done if t.full]
+        return max(full or done, key=lambda t: t.metrics[OBJECTIVE]) if done else None
 
     def front(self) -> list[TrialRecord]:
         """The non-dominated trials over every dimension's retention."""
