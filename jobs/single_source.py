@@ -4,7 +4,8 @@
     ray job submit --working-dir . -- python jobs/single_source.py --config jobs/configs/paper_scan.yaml
     python jobs/single_source.py --config jobs/configs/tiny_sweep.yaml --smoke-test   # what CI runs
 
-The same as ``calray scan`` (--seeds 0 1 2 overrides the config's calibration.seeds); prints
+The same as ``calray sweep --single-source`` (--seeds 0 1 2 overrides the config's
+calibration.seeds); prints
 the source x dimension retention table, means over seeds.
 """
 
@@ -18,4 +19,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 if __name__ == "__main__":
     from calray.cli import main
 
-    sys.exit(main(["scan", *sys.argv[1:]]))
+    sys.exit(main(["sweep", "--single-source", *sys.argv[1:]]))

@@ -17,6 +17,7 @@ from calray.errors import CalrayError
 
 # Modules that add subcommands, in the order --help lists them.
 COMMAND_MODULES: list[str] = [
+    "calray.cli.demo",
     "calray.cli.prune",
     "calray.cli.ppl",
     "calray.cli.sources",

@@ -1,9 +1,9 @@
-"""``calray sweep`` and ``calray scan``: calibration-mixture studies through a pool of shard actors.
+"""``calray sweep``: calibration-mixture studies through a pool of shard actors.
 
     calray sweep --config jobs/configs/toy_sweep.yaml
     calray sweep --config jobs/configs/toy_sweep.yaml --set search.num_samples=8 --set prune.sparsity=0.6
     calray sweep --config jobs/configs/toy_sweep.yaml --resume       # continue an interrupted sweep
-    calray scan --config jobs/configs/toy_sweep.yaml --seeds 0 1 2    # every source alone, per seed
+    calray sweep --config jobs/configs/toy_sweep.yaml --single-source --seeds 0 1 2   # each source alone
 
 Every trial is recorded in MLflow (``calray runs`` lists them); the end prints the mixtures
 ranked by the objective and the best one. ``--smoke-test`` shrinks any config to a one-minute
@@ -42,16 +42,10 @@ def register(subparsers: Any) -> None:
         "capability dimension in MLflow. See calray/sweep/config.py for the YAML fields.",
     )
     _common(p)
-    p.set_defaults(func=run, scan=False)
-    s = subparsers.add_parser(
-        "scan",
-        help="every calibration source alone (per seed): the single-source retention table",
-        description="The config's sources, each alone, pruned and evaluated once per calibration seed; prints "
-        "the source x dimension retention table (means over seeds).",
-    )
-    _common(s)
-    s.add_argument("--seeds", type=int, nargs="+", help="calibration seeds (default: the config's calibration.seeds or seed)")
-    s.set_defaults(func=run, scan=True)
+    p.add_argument("--single-source", dest="scan", action="store_true",
+                   help="instead of the config's search: every source alone, once per seed (the source x dimension table)")
+    p.add_argument("--seeds", type=int, nargs="+", help="with --single-source: calibration seeds (default: the config's)")
+    p.set_defaults(func=run)
 
 
 def load(args: argparse.Namespace) -> Any:

@@ -100,7 +100,8 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     seqlen = resolve_seqlen(config.calibration.seqlen, model.config)
     from calray.cluster import Job, Calibration
 
-    method = Job(calibration=Calibration(mixture=weights, nsamples=1), **config.job_template()).prune_spec().pruning_method()
+    method = validate(Job, {"calibration": Calibration(mixture=weights, nsamples=1), **config.job_template()},
+                      "prune settings").prune_spec().pruning_method()
     target = Target.parse(sparsity=p.sparsity if p.n_m is None else None, n_m=p.n_m)
     mixture = parse_mixture(weights)
     common = {"nsamples": config.calibration.nsamples, "seqlen": seqlen, "seed": seed, "sampling": config.calibration.sampling}
