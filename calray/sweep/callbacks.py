@@ -76,11 +76,18 @@ class TrackingCallback(tune.Callback):
         self.run_for(trial)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
-        run_id = self.run_for(trial)
-        self.tracker.log_metrics(run_id, tracked_metrics(result), step=int(result.get("training_iteration", 1)) - 1)
+        step = int(result.get("training_iteration", 1)) - 1
+        logged = self.__dict__.setdefault("_logged", set())  # (trial, step): Tune repeats a trial's last result
+        if (trial.trial_id, step) in logged:
+            return
+        logged.add((trial.trial_id, step))
+        self.tracker.log_metrics(self.run_for(trial), tracked_metrics(result), step=step)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         record_completed(self.tracker, self.run_for(trial), self.spec, trial.config, trial.last_result or {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_logged"}
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         run_id = self.run_for(trial)
@@ -91,7 +98,8 @@ class TrackingCallback(tune.Callback):
 def record_completed(tracker: Tracker, run_id: str, spec: TrialSpec, config: Mapping[str, Any], last: Mapping[str, Any]) -> None:
     """A finished trial's last metrics, its mixture and job result as artifacts, and FINISHED."""
     weights, params = mixture_params(spec, config)
-    tracker.log_metrics(run_id, tracked_metrics(last), step=max(int(last.get("training_iteration", 1)) - 1, 0))
+    if OBJECTIVE not in tracker.client.get_run(run_id).data.metrics:  # its results never reached MLflow
+        tracker.log_metrics(run_id, tracked_metrics(last), step=max(int(last.get("training_iteration", 1)) - 1, 0))
     tracker.log_json(run_id, {"weights": weights, "counts": {k[6:]: v for k, v in params.items() if k.startswith("count/")},
                               "spec": params["mixture"], "id": params["mixture_id"], "seed": params["seed"]}, "mixture.json")
     if last.get(RESULT_KEY):

@@ -45,21 +45,33 @@ class ShardKiller(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def swept(ray_session, model_dir, tmp_path_factory):  # type: ignore[no-untyped-def]
-    tmp = tmp_path_factory.mktemp("sweep")
-    config = load_sweep_config(data=sweep_config(model_dir, tmp, pool={**sweep_config(model_dir, tmp)["pool"], "stages": 2}))
+def sweep_dir(tmp_path_factory):  # type: ignore[no-untyped-def]
+    return tmp_path_factory.mktemp("sweep")
+
+
+@pytest.fixture(scope="module")
+def pool(ray_session, model_dir, sweep_dir):  # type: ignore[no-untyped-def]
+    """One pool (a pipeline of two stages) for this module's sweeps."""
+    config = load_sweep_config(data=sweep_config(model_dir, sweep_dir, pool={**sweep_config(model_dir, sweep_dir)["pool"], "stages": 2}))
     plan = plan_sweep(config)
-    pool = start_pool(plan.pool_config, name=POOL, setup=plan.setup)
+    client = start_pool(plan.pool_config, name=POOL, setup=plan.setup)
+    yield client
+    client.shutdown()
+
+
+@pytest.fixture(scope="module")
+def swept(pool, model_dir, sweep_dir):  # type: ignore[no-untyped-def]
+    config = load_sweep_config(data=sweep_config(model_dir, sweep_dir))
+    before = pool.capacity()["retried"]
     killer = ShardKiller(pool)
     killer.start()
     try:
-        result = run_sweep(config, pool=pool, plan=plan)
-        capacity = pool.capacity()
+        result = run_sweep(config, pool=pool)
     finally:
         killer.stop.set()
         killer.join()
-        pool.shutdown()
-    return result, capacity, killer.killed, MlflowClient(result.tracking_uri), tmp
+    capacity = {**pool.capacity(), "retried": pool.capacity()["retried"] - before}
+    return result, capacity, killer.killed, MlflowClient(result.tracking_uri), sweep_dir
 
 
 def trial_runs(client, result):  # type: ignore[no-untyped-def]
@@ -156,3 +168,25 @@ def test_calray_export_reprunes_the_trial_exactly(swept, tmp_path, capsys):
     assert client.get_run(trial.run_id).data.tags["calray.exported_to"] == str(out.resolve())
     assert main(["export", "--run", result.parent_run_id, "--out", str(tmp_path / "x"), "--tracking-uri",
                  result.tracking_uri, "--experiment", "test"]) == 2  # a sweep run is not a trial
+
+
+def test_multi_fidelity_stops_poor_mixtures_early_and_evaluates_the_best_fully(pool, model_dir, sweep_dir):
+    config = load_sweep_config(data=sweep_config(
+        model_dir, sweep_dir, name="fidelity", search={"algorithm": "random", "num_samples": 6, "seed": 1, "max_concurrent": 1},
+        fidelity={"limits": [1, 2], "top_k": 2},
+    ))
+    result = run_sweep(config, pool=pool)
+    client = MlflowClient(result.tracking_uri)
+    runs = {r.info.run_id: r for r in trial_runs(client, result)}
+    assert len(runs) == 6 and {r.info.status for r in runs.values()} == {"FINISHED"}
+    stopped = [r for r in runs.values() if r.data.tags.get("calray.stopped_early") == "true"]
+    full = [r for r in runs.values() if r.data.tags["calray.fidelity"] == "full"]
+    assert stopped and len(full) == 2  # ASHA stopped some at the first level; the best two ran on every item
+    for run in stopped:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "retention/total")] == [0]
+        assert run.data.metrics["fidelity/limit"] == 1
+    for run in full:
+        history = client.get_metric_history(run.info.run_id, "retention/total")
+        assert [m.step for m in history] == [0, 1, 2]  # limit 1, limit 2, then the full map
+    best = result.best()
+    assert best is not None and best.full and best.run_id in {r.info.run_id for r in full}
