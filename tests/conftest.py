@@ -77,3 +77,18 @@ def isolated_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     sources_module._SOURCES._items.update(saved)
     sources_module._env_loaded.clear()
     sources_module._env_loaded.update(loaded)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_torch_state() -> Iterator[None]:
+    """Fail the test that leaves grad mode off or changes the thread count: the CLI runs
+    in-process here, and a leak breaks an unrelated later test (training, timing)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    leaked_grad, leaked_threads = not torch.is_grad_enabled(), torch.get_num_threads() != threads
+    torch.set_grad_enabled(True)
+    torch.set_num_threads(threads)
+    assert not leaked_grad, "the test left torch grad mode disabled"
+    assert not leaked_threads, f"the test changed torch's thread count from {threads}"

@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "calray.cli.sweep",
     "calray.cli.runs",
     "calray.cli.export",
+    "calray.cli.toy",
 ]
 
 

@@ -48,7 +48,6 @@ def metrics_command(args: argparse.Namespace) -> int:
 
     if (args.mix is None) == (args.calib is None):
         raise CalrayError("give exactly one of --mix SPEC (build a set) or --calib FILE.arrow (load one)")
-    torch.set_grad_enabled(False)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(args.tokenizer or ("tiny" if args.model.startswith("tiny:") else args.model))
     if args.calib:
@@ -63,7 +62,8 @@ def metrics_command(args: argparse.Namespace) -> int:
     model = _load_model(args.model, device)
 
     def measure(ids: torch.Tensor) -> dict[str, float]:
-        return information_metrics(ids, tokenizer=tokenizer, model=model, batch_size=args.batch_size)
+        with torch.no_grad():  # scoped: the CLI runs in-process in tests and the demo
+            return information_metrics(ids, tokenizer=tokenizer, model=model, batch_size=args.batch_size)
 
     columns = {"all": measure(calib.input_ids)}
     if args.by_source and len(calib.counts) > 1:
