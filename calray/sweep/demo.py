@@ -90,7 +90,9 @@ def sweep_sources(scan: SweepResult, default: str) -> list[str]:
     """The best single source of each dimension, and the default: what the mixture sweep mixes."""
     done = scan.finished()
     chosen = [max(done, key=lambda t: _value(t.retention(d))).label for d in scan.dimensions if done]
-    return list(dict.fromkeys([*chosen, default]))
+    by_total = [t.label for t in sorted(done, key=lambda t: -_value(t.metrics.get("retention/total", math.nan)))]
+    mixed = list(dict.fromkeys([*chosen, default]))
+    return mixed if len(mixed) > 1 else list(dict.fromkeys([*mixed, *by_total]))[:2]  # a mixture needs two sources
 
 
 def run_demo(settings: DemoSettings, *, tracking_uri: str, experiment: str = "calray-demo") -> DemoReport:
