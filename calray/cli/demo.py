@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from calray.config import validate
-    from calray.sweep.config import set_option
+    from calray.config import set_option
     from calray.sweep.demo import DemoSettings, run_demo
     from calray.sweep.tracking import tracking_uri
 

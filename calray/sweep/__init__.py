@@ -19,7 +19,8 @@ imports calray.cluster (and through it data, evaluate, prune); only the CLI and 
 this package.
 """
 
-from calray.sweep.config import SweepConfig, load_sweep_config, set_option
+from calray.config import set_option
+from calray.sweep.config import SweepConfig, load_sweep_config
 from calray.sweep.driver import find_resumable, run_sweep
 from calray.sweep.objective import Objective, pareto_front
 from calray.sweep.plan import SweepPlan, plan_sweep, run_setup

@@ -26,20 +26,16 @@ resources) before anything runs, so a bad config never leaves a half-started swe
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, field_validator, model_validator
 
-from calray.config import StrictModel, validate
-from calray.errors import CalrayError
+from calray.config import StrictModel, expand_vars, read_yaml_mapping, set_option, validate
 
 Algorithm = Literal["optuna", "random", "grid", "list", "sources"]
-_UNEXPANDED = re.compile(r"\$\{?(\w+)")
 
 
 class Bound(StrictModel):
@@ -226,40 +222,6 @@ class SweepConfig(StrictModel):
         }
 
 
-def expand(value: Any) -> Any:
-    """``$VARS`` and ``~`` expanded in every string of a config (an unset variable is an error)."""
-    if isinstance(value, str):
-        expanded = os.path.expandvars(os.path.expanduser(value))
-        match = _UNEXPANDED.search(expanded)
-        if match:
-            raise CalrayError(f"config value {value!r} uses ${match.group(1)}, which is not set in the environment")
-        return expanded
-    if isinstance(value, dict):
-        return {k: expand(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand(v) for v in value]
-    return value
-
-
-def set_option(data: dict[str, Any], assignment: str) -> None:
-    """Apply ``a.b.c=value`` (value read as YAML) to nested ``data``, in place."""
-    key, sep, raw = assignment.partition("=")
-    if not sep or not key.strip():
-        raise CalrayError(f"override {assignment!r} is not KEY=VALUE (e.g. search.num_samples=8)")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise CalrayError(f"override {assignment!r}: the value is not valid YAML ({exc})") from None
-    node = data
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise CalrayError(f"override {assignment!r}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
 def load_sweep_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None,
                       overrides: Sequence[str] = (), base: Path | None = None) -> SweepConfig:
     """Read (YAML ``path``, or ``data``), apply ``KEY=VALUE`` overrides, expand variables, make
@@ -268,19 +230,11 @@ def load_sweep_config(path: str | Path | None = None, *, data: dict[str, Any] | 
     raw: dict[str, Any] = dict(data or {})
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise CalrayError(f"config file {str(path)!r} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise CalrayError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise CalrayError(f"config file {str(path)!r} must hold a mapping, got {type(loaded).__name__}")
-        raw = {**loaded, **raw}
+        raw = {**read_yaml_mapping(path), **raw}
         base = path.resolve().parent
     for assignment in overrides:
         set_option(raw, assignment)
-    config = validate(SweepConfig, expand(raw), f"sweep config {str(path)!r}" if path else "sweep config")
+    config = validate(SweepConfig, expand_vars(raw), f"sweep config {str(path)!r}" if path else "sweep config")
     return resolve_paths(config, base)
 
 

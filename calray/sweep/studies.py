@@ -76,15 +76,10 @@ class ScalingConfig(StrictModel):
 
 def scaling_sweeps(path: str | Path, *, overrides: Sequence[str] = ()) -> list[SweepConfig]:
     """Every (model, target) sweep of a scaling config, each validated (pydantic) up front."""
-    import yaml
-
-    from calray.config import validate
-    from calray.sweep.config import expand
+    from calray.config import expand_vars, read_yaml_mapping, validate
 
     path = Path(path)
-    if not path.is_file():
-        raise CalrayError(f"config file {str(path)!r} does not exist")
-    study = validate(ScalingConfig, expand(yaml.safe_load(path.read_text()) or {}), f"scaling config {str(path)!r}")
+    study = validate(ScalingConfig, expand_vars(read_yaml_mapping(path, "scaling config")), f"scaling config {str(path)!r}")
     sweeps = []
     for model in study.models:
         for target in study.targets():
