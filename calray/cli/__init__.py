@@ -44,6 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> int:
+    """The handler, with a ``--threads N`` option applied for its run only: commands also run
+    in-process (tests, the demo), where a changed thread count would outlive them."""
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        return int(args.func(args) or 0)
+    if threads < 1:
+        raise CalrayError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return int(args.func(args) or 0)
+    finally:
+        torch.set_num_threads(before)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     try:
-        return int(args.func(args) or 0)
+        return _run(args)
     except CalrayError as exc:
         print(f"calray: error: {exc}", file=sys.stderr)
         return 2

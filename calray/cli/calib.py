@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = sub.add_parser("build", help="draw nsamples x seqlen token windows from a mixture into an Arrow file")
     who = build.add_mutually_exclusive_group(required=True)
     who.add_argument("--tokenizer", help="tokenizer folder or id ('tiny' for calray's byte-level test tokenizer)")
-    who.add_argument("--model", help="model folder or id whose tokenizer to use")
+    who.add_argument("--model", help="model folder or id whose tokenizer to use (toy = the shipped toy model)")
     build.add_argument("--out", required=True, metavar="FILE.arrow", help="where to write the calibration set")
     add_calibration_options(build)
     build.set_defaults(func=build_command)
@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_command(args: argparse.Namespace) -> int:
     from calray.data import load_tokenizer
+    from calray.models import resolve_model
 
-    tokenizer = load_tokenizer(args.tokenizer or args.model)
+    tokenizer = load_tokenizer(args.tokenizer or resolve_model(args.model))
     calib = calibration_from_args(args, tokenizer)
     calib.save(args.out)
     weights = calib.mixture.as_dict()

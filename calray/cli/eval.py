@@ -17,8 +17,8 @@ def register(subparsers: Any) -> None:
         description="Score MODEL on the tasks of a capability map; with --dense BASE also score BASE (cached "
         "per model fingerprint) and print retention = pruned/dense x100 per task, dimension and in total.",
     )
-    p.add_argument("--model", required=True, type=Path, help="transformers model directory to evaluate")
-    p.add_argument("--dense", type=Path, help="the dense (unpruned) model directory to compare against")
+    p.add_argument("--model", required=True, help="transformers model directory to evaluate (toy = the shipped toy model, tiny:ARCH = a random tiny one)")
+    p.add_argument("--dense", help="the dense (unpruned) model directory (or name, as --model) to compare against")
     p.add_argument("--dims", help="comma-separated dimensions to evaluate (default: all of the map)")
     p.add_argument("--capabilities", default="paper", help="registered map name or YAML file (default: paper)")
     p.add_argument("--limit", type=int, help="cap every task at N items (a fixed deterministic subset)")
@@ -47,8 +47,6 @@ def format_table(rows: list[list[str]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from calray.evaluate import (
         DenseCache,
         HFModel,
@@ -59,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         load_local_data,
         retention,
     )
+    from calray.models import resolve_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    model_dir = resolve_model(args.model)
+    dense_dir = resolve_model(args.dense) if args.dense else None
     if args.data and args.data_config:
         raise CalrayError("give --data or --data-config, not both")
     data = load_local_data(args.data_config) if args.data_config else LocalData(root=args.data) if args.data else None
@@ -70,22 +69,22 @@ def run(args: argparse.Namespace) -> int:
     cmap = cmap.select(dims).with_overrides(limit=args.limit, max_new_tokens=args.max_new_tokens)
     options = dict(batch_size=args.batch_size, max_length=args.max_length, device=args.device, dtype=args.dtype)
 
-    scores = evaluate_capabilities(HFModel.from_pretrained(args.model, **options), cmap, data=data)
-    out: dict[str, Any] = {"model": str(args.model), "scores": scores.to_dict()}
+    scores = evaluate_capabilities(HFModel.from_pretrained(model_dir, **options), cmap, data=data)
+    out: dict[str, Any] = {"model": args.model, "scores": scores.to_dict()}
     header = ["dimension", "task", "metric", "n", "chance", "dense", "pruned", "retention"]
     rows = [header]
-    if args.dense:
+    if dense_dir:
         settings = {k: str(v) for k, v in options.items() if k != "batch_size"}
         cache = DenseCache(args.cache_dir, data=data, settings=settings)
         n_tasks = len({spec.task for specs in cmap.dimensions.values() for spec in specs})
 
         def compute_dense(cached: dict[str, Any]) -> Any:  # loads the dense model only if needed
-            lm = HFModel.from_pretrained(args.dense, **options) if len(cached) < n_tasks else None
+            lm = HFModel.from_pretrained(dense_dir, **options) if len(cached) < n_tasks else None
             return evaluate_capabilities(lm, cmap, data=data, cached=cached)  # type: ignore[arg-type]
 
-        dense = cache.scores(fingerprint_dir(args.dense, memo=cache.root / "file-digests"), cmap, compute_dense)
+        dense = cache.scores(fingerprint_dir(dense_dir, memo=cache.root / "file-digests"), cmap, compute_dense)
         report = retention(scores, dense)
-        out.update(dense_model=str(args.dense), dense=dense.to_dict(), retention=report.to_dict())
+        out.update(dense_model=args.dense, dense=dense.to_dict(), retention=report.to_dict())
         for t in report.tasks:
             ret = t.note if t.retention is None else f"{t.retention:.1f}"
             rows.append([t.dimension, t.task, t.metric, str(t.n), _fmt(t.chance), _fmt(t.dense), _fmt(t.pruned), ret])

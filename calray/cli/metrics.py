@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "metrics", help="perplexity, repetition, n-gram and vocabulary metrics of a calibration set"
     )
-    parser.add_argument("--model", required=True, help="model folder or id ('tiny:llama' etc. for a random tiny model)")
+    parser.add_argument("--model", required=True, help="model folder or id ('toy': the shipped toy model; 'tiny:llama' etc.: a random tiny one)")
     parser.add_argument("--tokenizer", default=None, help="tokenizer (default: the model's)")
     parser.add_argument("--calib", default=None, metavar="FILE.arrow", help="a saved calibration set instead of --mix")
     parser.add_argument("--by-source", action="store_true", help="also report each source of the mixture alone")
@@ -27,11 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_model(name: str, device: str) -> Any:
-    if name.startswith("tiny:"):
-        from calray.testing import tiny_model
-
-        model: Any = tiny_model(name.split(":", 1)[1])
-        return model.to(device)
     from transformers import AutoModelForCausalLM
 
     try:
@@ -45,11 +40,13 @@ def metrics_command(args: argparse.Namespace) -> int:
     import torch
 
     from calray.data import CalibrationSet, information_metrics, load_tokenizer, tokenizer_fingerprint
+    from calray.models import resolve_model
 
     if (args.mix is None) == (args.calib is None):
         raise CalrayError("give exactly one of --mix SPEC (build a set) or --calib FILE.arrow (load one)")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = load_tokenizer(args.tokenizer or ("tiny" if args.model.startswith("tiny:") else args.model))
+    model_dir = resolve_model(args.model)
+    tokenizer = load_tokenizer(args.tokenizer or model_dir)
     if args.calib:
         calib = CalibrationSet.load(args.calib)
         if calib.tokenizer != tokenizer_fingerprint(tokenizer):
@@ -59,7 +56,7 @@ def metrics_command(args: argparse.Namespace) -> int:
             )
     else:
         calib = calibration_from_args(args, tokenizer)
-    model = _load_model(args.model, device)
+    model = _load_model(model_dir, device)
 
     def measure(ids: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():  # scoped: the CLI runs in-process in tests and the demo

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="perplexity of a model on a text file (non-overlapping windows)",
         description="Print exp(mean next-token NLL) over the non-overlapping windows of --text.",
     )
-    p.add_argument("--model", required=True, help="model directory or Hugging Face hub id")
+    p.add_argument("--model", required=True, help="model directory or hub id; toy = the shipped toy model, tiny:ARCH = a random tiny one")
     p.add_argument("--text", required=True, help="plain text, or .jsonl with a 'text' field")
     p.add_argument("--seqlen", type=int, default=None,
                    help="window length (default: the model's context, at most 2048)")
@@ -25,19 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from transformers.utils import logging as hf_logging
 
     from calray.cli.prune import check_device
-    from calray.prune.text import encode, read_texts
+    from calray.models import resolve_model
     from calray.prune.model_io import load_pretrained, resolve_seqlen
     from calray.prune.perplexity import perplexity
+    from calray.prune.text import encode, read_texts
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     check_device(args.device)
     hf_logging.disable_progress_bar()
-    model, tokenizer = load_pretrained(args.model)
+    model, tokenizer = load_pretrained(resolve_model(args.model))
     seqlen = resolve_seqlen(args.seqlen, model.config)
     tokens = encode(tokenizer, read_texts(args.text))
     ppl, windows = perplexity(model.to(args.device), tokens, seqlen=seqlen, batch_size=args.batch_size)

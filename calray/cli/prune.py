@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "outputs of the already-pruned ones; write the model (safetensors), its tokenizer and "
         "pruning_report.json to --out.",
     )
-    p.add_argument("--model", required=True, help="model directory or Hugging Face hub id")
+    p.add_argument("--model", required=True, help="model directory or hub id; toy = the shipped toy model, tiny:ARCH = a random tiny one")
     p.add_argument("--method", required=True, help="sparsegpt, wanda or magnitude")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--sparsity", type=float, help="unstructured sparsity in [0, 1), e.g. 0.6")
@@ -56,16 +56,13 @@ def check_device(device: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from transformers.utils import logging as hf_logging
 
+    from calray.models import resolve_model
     from calray.prune import METHODS, Target, prune_model
     from calray.prune.driver import check_widths, model_linears
     from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     method = METHODS.get(args.method)
     target = Target.parse(sparsity=args.sparsity, n_m=args.n_m)
     check_device(args.device)
@@ -73,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise CalrayError(f"--batch-size must be at least 1, got {args.batch_size}")
     hf_logging.disable_progress_bar()
-    model, tokenizer = load_pretrained(args.model)
+    model, tokenizer = load_pretrained(resolve_model(args.model))
     selected = model_linears(model, include=args.include, exclude=args.exclude)
     if not any(selected):
         raise CalrayError(f"no linear matches --include {args.include} --exclude {args.exclude}; names look like "

@@ -1,7 +1,7 @@
 """The plumbing of ``jobs/prune_eval.py``: one YAML config -> a pool -> a few jobs -> results.
 
 ```yaml
-model: ${CALRAY_SHARED}/models/stories260k   # a model directory, or tiny:llama (a random test model)
+model: ${CALRAY_SHARED}/models/stories260k   # a model directory, toy (the shipped toy model) or tiny:llama
 pool: {pipelines: 1, stages: 2, cpus_per_shard: 0.5}
 sources_file: sources.yaml                   # optional: point sources at local files
 data: {root: ${CALRAY_SHARED}/data}          # where evaluation tasks read their items
@@ -27,14 +27,13 @@ from typing import Any
 
 from pydantic import Field
 
-from calray.cluster.job import Job, JobResult
 from calray.cluster.client import start_pool
+from calray.cluster.job import Job, JobResult
 from calray.cluster.pool import PoolConfig
 from calray.config import StrictModel, expand_vars, read_yaml_mapping, validate
+from calray.models import is_model_name, resolve_model
 
 log = logging.getLogger(__name__)
-
-TINY_PREFIX = "tiny:"
 
 
 class PruneEvalConfig(StrictModel):
@@ -69,7 +68,7 @@ def load_prune_eval(path: str | Path) -> PruneEvalConfig:
         return str(Path(p) if Path(p).is_absolute() else (base / p).resolve())
 
     changes: dict[str, Any] = {}
-    if not config.model.startswith(TINY_PREFIX):
+    if not is_model_name(config.model):
         changes["model"] = resolve(config.model)
     if config.sources_file:
         changes["sources_file"] = resolve(config.sources_file)
@@ -82,20 +81,6 @@ def load_prune_eval(path: str | Path) -> PruneEvalConfig:
     if isinstance(config.capability_map, str) and config.capability_map.endswith((".yaml", ".yml")):
         changes["capability_map"] = resolve(config.capability_map)
     return config.model_copy(update=changes)
-
-
-def model_directory(model: str) -> str:
-    """``model`` itself, or for ``tiny:ARCH`` a random tiny model of 3 blocks saved once in the cache."""
-    if not model.startswith(TINY_PREFIX):
-        return model
-    from calray.data import cache_root
-    from calray.testing import save_tiny_model
-
-    arch = model[len(TINY_PREFIX):]
-    directory = cache_root() / "tiny-models" / arch
-    if not (directory / "config.json").is_file():
-        save_tiny_model(arch, directory)
-    return str(directory)
 
 
 def _setup(sources_file: str | None) -> None:
@@ -118,7 +103,7 @@ def run_prune_eval(config: PruneEvalConfig) -> list[JobResult]:
         for i, spec in enumerate(config.jobs)
     ]
     pool_config = validate(
-        PoolConfig, {**config.pool, "model": model_directory(config.model), "data": config.data}, "pool"
+        PoolConfig, {**config.pool, "model": resolve_model(config.model), "data": config.data}, "pool"
     )
     setup = functools.partial(_setup, config.sources_file)
     setup()  # fail here, in the driver, on a bad sources file

@@ -52,6 +52,7 @@ from calray.evaluate import (
     fingerprint_dir,
     retention,
 )
+from calray.models import resolve_model
 from calray.prune import PruningReport, adapter_for, statistic_needed
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ DEFAULT_NAME = "calray-pool"
 class PoolConfig(StrictModel):
     """Where the model is and how the pool lays it out; every field has a working default."""
 
-    model: str
+    model: str  # a directory, or a name calray.models resolves (toy, tiny:ARCH)
     pipelines: int = Field(default=1, ge=1)
     stages: int = Field(default=1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -100,7 +101,7 @@ class PoolCore:
             setup()
         self.config = config
         self.name = name
-        self.model_dir = str(Path(config.model).expanduser().resolve())
+        self.model_dir = str(Path(resolve_model(config.model)).expanduser().resolve())
         checkpoint_files(self.model_dir)  # a clear error before any actor starts
         self.model_config = AutoConfig.from_pretrained(self.model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)

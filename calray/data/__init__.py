@@ -10,11 +10,15 @@ The calls other layers need::
     register_source(Source(name="toy:stories", dimension="general", loader=make_records))
     select_sources("toy:*")    # names of a group, for scans
 
+The toy world's sources (``toy:web`` ... ``toy:shuffled_code``, from ``calray.toy``) are
+registered beside the hub ones.
+
 Layering: imports torch, transformers (tokenizers only), datasets and pyarrow; never
 ray, mlflow or the evaluate / cluster / sweep layers.
 """
 
 from calray.data import builtin as _builtin  # noqa: F401  (registers the built-in sources)
+from calray.data import toy_sources as _toy_sources  # noqa: F401  (registers the toy world's sources)
 from calray.data.builtin import BUILTIN_SOURCES, commonsenseqa_text
 from calray.data.cache import cache_root
 from calray.data.calibration import CalibrationSet, build_calibration
@@ -45,6 +49,7 @@ from calray.data.sources import (
     unregister_source,
 )
 from calray.data.sources_file import file_source, load_sources_file, use_sources_file
+from calray.data.toy_sources import TOY_SOURCES
 from calray.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 from calray.data.windows import source_windows
 
@@ -52,6 +57,7 @@ __all__ = [
     "BUILTIN_SOURCES",
     "DIMENSIONS",
     "SAMPLING_METHODS",
+    "TOY_SOURCES",
     "CalibrationSet",
     "Documents",
     "FileOrigin",

@@ -7,7 +7,6 @@ gives the same ranking. Both return a new tensor in the weight's dtype and devic
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from calray.errors import CalrayError

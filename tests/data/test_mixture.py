@@ -54,11 +54,11 @@ def test_mixture_id_is_stable_across_processes():
 
 
 def test_patterns_and_bare_names_expand_with_weight_one():
-    for name in ("toy:a", "toy:b", "toy:c"):
+    for name in ("mine:a", "mine:b", "mine:c"):
         register_source(Source(name=name, dimension="general", loader=["x"]))
-    assert parse_mixture("toy:*").as_dict() == pytest.approx({"toy:a": 1 / 3, "toy:b": 1 / 3, "toy:c": 1 / 3})
-    assert parse_mixture("toy:*=8").nsamples == 24
-    assert parse_mixture("gsm8k,toy:a=3").as_dict() == {"gsm8k": 0.25, "toy:a": 0.75}
+    assert parse_mixture("mine:*").as_dict() == pytest.approx({"mine:a": 1 / 3, "mine:b": 1 / 3, "mine:c": 1 / 3})
+    assert parse_mixture("mine:*=8").nsamples == 24
+    assert parse_mixture("gsm8k,mine:a=3").as_dict() == {"gsm8k": 0.25, "mine:a": 0.75}
 
 
 @pytest.mark.parametrize(

@@ -78,11 +78,11 @@ def test_origin_prefers_loader_then_files_then_hub():
 
 
 def test_patterns_select_groups_and_reject_typos():
-    for name in ("toy:stories", "toy:code", "toyish"):
+    for name in ("mine:stories", "mine:code", "mineish"):
         register_source(Source(name=name, dimension="general", loader=["x"]))
-    assert select_sources("toy:*") == ["toy:code", "toy:stories"]
-    assert select_sources(["toy:s*", "gsm8k"]) == ["gsm8k", "toy:stories"]
-    assert "toy:code" in source_names()
+    assert select_sources("mine:*") == ["mine:code", "mine:stories"]
+    assert select_sources(["mine:s*", "gsm8k"]) == ["gsm8k", "mine:stories"]
+    assert "mine:code" in source_names()
     with pytest.raises(CalrayError, match="matches no calibration source"):
         select_sources("tyo:*")
 

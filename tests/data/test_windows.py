@@ -108,24 +108,24 @@ def test_second_build_reads_the_cache_and_extends_it(tok, tmp_path: Path):
         calls.append(1)
         return [words(i, 25) for i in range(300)]
 
-    register_source(Source(name="toy:cached", dimension="general", loader=load))
-    first = source_windows(tok, "toy:cached", 10, seqlen=40, cache_dir=tmp_path)
-    again = source_windows(tok, "toy:cached", 10, seqlen=40, cache_dir=tmp_path)
+    register_source(Source(name="mine:cached", dimension="general", loader=load))
+    first = source_windows(tok, "mine:cached", 10, seqlen=40, cache_dir=tmp_path)
+    again = source_windows(tok, "mine:cached", 10, seqlen=40, cache_dir=tmp_path)
     assert np.array_equal(first, again) and len(calls) == 1
-    assert len(list((tmp_path / "windows").glob("toy_cached-*.arrow"))) == 1
-    more = source_windows(tok, "toy:cached", 100, seqlen=40, cache_dir=tmp_path)  # beyond the cached 64
+    assert len(list((tmp_path / "windows").glob("mine_cached-*.arrow"))) == 1
+    more = source_windows(tok, "mine:cached", 100, seqlen=40, cache_dir=tmp_path)  # beyond the cached 64
     assert len(calls) == 2 and np.array_equal(more[:10], first)
-    source_windows(tok, "toy:cached", 100, seqlen=40, cache_dir=tmp_path)
+    source_windows(tok, "mine:cached", 100, seqlen=40, cache_dir=tmp_path)
     assert len(calls) == 2
 
 
 def test_changed_records_behind_an_unchanged_fingerprint_are_caught(tok, tmp_path: Path):
     corpus = [words(i, 25) for i in range(300)]
-    register_source(Source(name="toy:drift", dimension="general", loader=lambda: list(corpus)))
-    source_windows(tok, "toy:drift", 10, seqlen=40, cache_dir=tmp_path)
+    register_source(Source(name="mine:drift", dimension="general", loader=lambda: list(corpus)))
+    source_windows(tok, "mine:drift", 10, seqlen=40, cache_dir=tmp_path)
     corpus.reverse()
     with pytest.raises(CalrayError, match="bump the source's `version`"):
-        source_windows(tok, "toy:drift", 100, seqlen=40, cache_dir=tmp_path)
+        source_windows(tok, "mine:drift", 100, seqlen=40, cache_dir=tmp_path)
 
 
 def test_a_huge_source_is_tokenized_only_as_far_as_needed(tok, tmp_path: Path):
