@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from calray.config import StrictModel, expand_vars, read_yaml_mapping, set_option, validate
+from calray.models import is_model_name
 
 Algorithm = Literal["optuna", "random", "grid", "list", "sources"]
 
@@ -245,7 +246,7 @@ def resolve_paths(config: SweepConfig, base: Path) -> SweepConfig:
         return str(Path(p) if Path(p).is_absolute() else (base / p).resolve())
 
     changes: dict[str, Any] = {}
-    if ":" not in config.model and not Path(config.model).is_absolute() and (base / config.model).exists():
+    if not is_model_name(config.model) and not Path(config.model).is_absolute() and (base / config.model).exists():
         changes["model"] = resolve(config.model)
     if config.sources_file:
         changes["sources_file"] = resolve(config.sources_file)

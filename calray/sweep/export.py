@@ -76,7 +76,7 @@ def prune_independent(
 
 def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = "calray") -> Path:
     """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json)."""
-    from calray.cluster.entry import model_directory
+    from calray.models import resolve_model
     from calray.data import build_calibration, parse_mixture
     from calray.evaluate import fingerprint_dir
     from calray.prune import PruningReport, Target, load_pretrained, prune_model, resolve_seqlen, save_pruned
@@ -90,7 +90,7 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     if not weights:
         raise CalrayError(f"run {run_id!r} records no mixture weights (params weight/<source>); was it made by calray sweep?")
     seed = int(params.get("seed", config.calibration.seed))
-    model_dir = model_directory(config.model)
+    model_dir = resolve_model(config.model)
     recorded = tracker.client.get_run(run.data.tags[PARENT]).data.tags.get("calray.model_fingerprint")
     if recorded and fingerprint_dir(model_dir) != recorded:
         raise CalrayError(f"the model at {model_dir!r} has changed since run {run_id!r} was recorded (fingerprint differs); "

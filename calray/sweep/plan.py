@@ -99,7 +99,7 @@ class SweepPlan:
 def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
     """Validate ``config`` completely (see the module docstring) and derive the sweep's parts."""
     from calray.cluster import Calibration, Job, PoolConfig, checkpoint_files
-    from calray.cluster.entry import model_directory
+    from calray.models import resolve_model
     from calray.data import parse_mixture, select_sources
     from calray.evaluate import capability_map
 
@@ -136,7 +136,7 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
                         "only the first %d run", search.num_samples, len(points), search.num_samples)
     seeds = list(config.calibration.seeds or []) if search.algorithm == "sources" else []
 
-    model_dir = model_directory(config.model)
+    model_dir = resolve_model(config.model)
     checkpoint_files(model_dir)  # a clear error for a missing or empty model directory
     pool_config = validate(PoolConfig, {**config.pool, "model": model_dir, "data": config.evaluation.data}, "pool section")
     if config.cluster_yaml:
