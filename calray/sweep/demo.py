@@ -38,8 +38,8 @@ class DemoSettings(StrictModel):
     sources: list[str] = ["toy:*"]
     default_source: str = "toy:web"
     capability_map: str | dict[str, Any] = "toy"
-    limit: int | None = Field(default=40, ge=1)
-    max_new_tokens: int | None = Field(default=48, ge=1)
+    limit: int | None = Field(default=60, ge=1)
+    max_new_tokens: int | None = Field(default=None, ge=1)  # None: each task's own (code needs 128)
     method: str = "sparsegpt"
     sparsity: float = 0.5
     nsamples: int = Field(default=32, ge=1)

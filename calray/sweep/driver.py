@@ -180,6 +180,8 @@ def _tuner(plan: SweepPlan, tracker: Tracker, pool: Any, *, sweep_id: str, paren
     # Tune's experiment state (what a resume restarts from) every few seconds rather than its
     # default 10+: trials are long and the state is small, and a killed driver loses less.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
+    # Tune's TensorBoard logger renames every "score/toy:gsm/..." key at INFO, once per trial.
+    logging.getLogger("tensorboardX").setLevel(logging.WARNING)
     from ray import tune
 
     from calray.sweep.search import build_search
