@@ -82,7 +82,7 @@ class Report:
                 return [f"No information metric could be correlated with retention over the scan's {n} sources (see the notes)."]
             top = min(tested, key=lambda c: c.p)
             return [f"No information metric correlates with any dimension's retention at p < {alpha:g} over the "
-                    f"{n} sources of the scan{caution}; the strongest is {_sentence(top, table.unit)}."]
+                    f"{n} sources of the scan{caution}; the strongest: {_sentence(top, table.unit)}."]
         out = [_sentence(c, table.unit, capital=True) + "." for c in found[:limit]]
         if len(found) > limit:
             out.append(f"... and {len(found) - limit} more correlations at p < {alpha:g} (table 2).")

@@ -56,7 +56,7 @@ class SpearmanTable:
     metrics: list[str]
     dimensions: list[str]
     scope: str  # "single-source trials" or "all trials"
-    unit: str  # "mixtures" (seeds averaged) or "trials"
+    unit: str  # what a point is: "sources" or "mixtures" (seeds averaged), or "trials"
 
     def get(self, metric: str, dimension: str) -> Correlation:
         return next(c for c in self.correlations if c.metric == metric and c.dimension == dimension)
@@ -107,7 +107,8 @@ def spearman_table(rows: Sequence[TrialRow], *, dimensions: Sequence[str], metri
         qs = stats.false_discovery_control([cells[i].p for i in tested])
         for i, q in zip(tested, qs):
             cells[i] = _replace(cells[i], q=float(q))
-    return SpearmanTable(cells, list(metrics), columns, scope, "mixtures" if average_seeds else "trials")
+    unit = "trials" if not average_seeds else "sources" if all(r.single for r in rows) else "mixtures"
+    return SpearmanTable(cells, list(metrics), columns, scope, unit)
 
 
 def correlate(x: Sequence[float], y: Sequence[float], *, metric: str, dimension: str) -> Correlation:

@@ -91,8 +91,9 @@ class SingleSourceTable:
 
     def leader(self) -> str | None:
         """The source that is best on every dimension, if one is."""
-        leaders = {b.source for d, b in self.best.items() if d != "total"}
-        return leaders.pop() if len(leaders) == 1 and len(self.best) > 1 else None
+        best = [b for d, b in self.best.items() if d != "total"]
+        leaders = {b.source for b in best}
+        return leaders.pop() if len(leaders) == 1 and len(best) > 1 else None
 
 
 def single_source_table(rows: Sequence[TrialRow], *, dimensions: Sequence[str],
