@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from calray.analysis import build_report
 
     report = build_report(args.tracking_uri, args.experiment, scan=args.scan, sweep=args.sweep, default=args.default)
-    text = report.markdown(command="calray report " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["report"] else []))
+    given = [(f"--{k.replace('_', '-')}", getattr(args, k)) for k in ("tracking_uri", "experiment", "scan", "sweep", "default")
+             if getattr(args, k) is not None]
+    text = report.markdown(command=shlex.join(["calray", "report", *(x for kv in given for x in kv)]))
     if args.out:
         Path(args.out).write_text(text)
         print(f"wrote {args.out}: {len(report.trials.rows)} trials of {len(report.scans) + len(report.sweeps)} sweeps")
