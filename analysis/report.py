@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # calray from this checkout, wherever it runs
 
-from calray.cli import main  # noqa: E402 - after the path is set
+from calray.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["report", *sys.argv[1:]]))

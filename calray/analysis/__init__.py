@@ -15,7 +15,16 @@ does not import torch (no model is needed to analyse runs)::
     table.get("perplexity", "math").rho
 """
 
-from calray.analysis.load import SweepInfo, TrialRow, Trials, list_sweeps, load_trials, open_experiment, select_sweeps
+from calray.analysis.load import (
+    SweepInfo,
+    TrialRow,
+    Trials,
+    list_sweeps,
+    load_trials,
+    open_experiment,
+    read_trials,
+    select_sweeps,
+)
 from calray.analysis.render import markdown_table
 from calray.analysis.report import Report, build_report
 from calray.analysis.stats import Correlation, SpearmanTable, correlate, spearman_table
@@ -50,6 +59,7 @@ __all__ = [
     "markdown_table",
     "open_experiment",
     "pareto_mixtures",
+    "read_trials",
     "select_sweeps",
     "single_source_table",
     "spearman_table",

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from calray.errors import CalrayError
@@ -96,6 +96,7 @@ class Trials:
     tracking_uri: str
     experiment: str
     skipped: dict[str, int] = field(default_factory=dict)  # {run status: count} of trial runs not analysed
+    repeats: int = 0  # single-source trials of mixture sweeps left out by ``prefer_scans``
 
     @property
     def dimensions(self) -> list[str]:
@@ -121,10 +122,19 @@ class Trials:
     def mixtures(self) -> list[TrialRow]:
         return [r for r in self.rows if len(r.sources) > 1]
 
-    def subset(self, sweeps: Iterable[SweepInfo]) -> Trials:
-        ids = {s.sweep_id for s in sweeps}
-        return Trials([r for r in self.rows if r.sweep_id in ids], [s for s in self.sweeps if s.sweep_id in ids],
-                      self.tracking_uri, self.experiment, dict(self.skipped))
+    def scan_rows(self) -> list[TrialRow]:
+        scans = {s.sweep_id for s in self.sweeps if s.is_scan}
+        return [r for r in self.rows if r.sweep_id in scans]
+
+    def prefer_scans(self) -> Trials:
+        """Without the single-source trials of mixture sweeps (their seed points) when a scan is
+        among the sweeps: the scan measures each source alone, and a source and seed counted
+        twice would weigh twice in its mean. ``repeats`` counts what was left out."""
+        scans = {s.sweep_id for s in self.sweeps if s.is_scan}
+        if not scans:
+            return self
+        keep = [r for r in self.rows if r.sweep_id in scans or r.single is None]
+        return replace(self, rows=keep, repeats=self.repeats + len(self.rows) - len(keep))
 
     def setting(self) -> dict[str, str]:
         """The pruning setting all rows share; one ``CalrayError`` naming what differs when they
@@ -177,7 +187,6 @@ def open_experiment(tracking_uri: str | None, experiment: str) -> Tracker:
         names = sorted(e.name for e in tracker.client.search_experiments())
         raise CalrayError(f"no experiment {experiment!r} in {tracker.uri} (it has {names}); pass --experiment with one "
                           "of those, or --tracking-uri of the store the sweeps wrote to")
-    tracker._experiment_id = found.experiment_id  # known now: the property would create it otherwise
     return tracker
 
 
@@ -217,7 +226,15 @@ def load_trials(tracking_uri: str | None, experiment: str, *, sweeps: Sequence[s
     tracker = open_experiment(tracking_uri, experiment)
     recorded = list_sweeps(tracker)
     where = f"experiment {experiment!r}"
-    chosen = recorded if sweeps is None else list({s.sweep_id: s for sel in sweeps for s in select_sweeps(recorded, sel, where=where)}.values())
+    if sweeps is None:
+        return read_trials(tracker, recorded)
+    chosen = {s.sweep_id: s for sel in sweeps for s in select_sweeps(recorded, sel, where=where)}
+    return read_trials(tracker, list(chosen.values()))
+
+
+def read_trials(tracker: Tracker, sweeps: Sequence[SweepInfo]) -> Trials:
+    """The finished trials of ``sweeps`` (from ``list_sweeps(tracker)``)."""
+    chosen = list(sweeps)
     rows: list[TrialRow] = []
     skipped: dict[str, int] = {}
     for sweep in chosen:
@@ -230,7 +247,7 @@ def load_trials(tracking_uri: str | None, experiment: str, *, sweeps: Sequence[s
             rows.append(trial_row(run, sweep))
     if skipped:
         log.info("trial runs not analysed (not FINISHED): %s", skipped)
-    return Trials(rows, chosen, tracker.uri, experiment, skipped)
+    return Trials(rows, chosen, tracker.uri, tracker.experiment, skipped)
 
 
 def trial_row(run: Any, sweep: SweepInfo) -> TrialRow:

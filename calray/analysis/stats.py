@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -106,7 +106,7 @@ def spearman_table(rows: Sequence[TrialRow], *, dimensions: Sequence[str], metri
     if tested:
         qs = stats.false_discovery_control([cells[i].p for i in tested])
         for i, q in zip(tested, qs):
-            cells[i] = _replace(cells[i], q=float(q))
+            cells[i] = replace(cells[i], q=float(q))
     unit = "trials" if not average_seeds else "sources" if all(r.single for r in rows) else "mixtures"
     return SpearmanTable(cells, list(metrics), columns, scope, unit)
 
@@ -144,12 +144,6 @@ def _rank_correlation(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarra
     rx = rx - rx.mean(axis=axis, keepdims=True)
     ry = ry - ry.mean()
     return (rx * ry).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum())
-
-
-def _replace(c: Correlation, **changes: float) -> Correlation:
-    from dataclasses import replace
-
-    return replace(c, **changes)
 
 
 def _strict_mean(values: Sequence[float]) -> float:

@@ -1,7 +1,8 @@
 """One study recorded in a sqlite MLflow store with known numbers, shared by the analysis tests.
 
 Experiment ``study``: a scan of 8 sources (3 general, 3 math, 2 code) x 2 seeds, then a mixture
-sweep over one source of each dimension (the uniform mix among its trials, one trial FAILED).
+sweep over one source of each dimension (the uniform mix among its trials, one trial FAILED, one
+a source alone again, as a sweep's seed points are).
 Experiment ``two-models``: a scan of the same sources on another model as well.
 Experiment ``no-scan``: only a mixture sweep.
 """
@@ -59,6 +60,8 @@ def sweep_trials() -> list[Trial]:
     ]
     out = [Trial(w, 0, r, {"perplexity": 8.0 + i, "seq_rep_4": 0.1 * i, "constant": 1.0}) for i, (w, r) in enumerate(mixtures)]
     out.append(Trial({"src0": 0.2, "src3": 0.2, "src6": 0.6}, 0, {"general": 99.0, "math": 99.0, "code": 99.0}, {}, status="FAILED"))
+    # a seed point of the sweep: src0 alone again (the scan has it; the report leaves this one out)
+    out.append(Trial({"src0": 1.0}, 0, {"general": 99.0, "math": 99.0, "code": 99.0}, {"perplexity": 1.0}))
     return out
 
 

@@ -16,7 +16,14 @@ from typing import Any
 from calray.sweep.callbacks import mixture_params
 from calray.sweep.objective import Objective
 from calray.sweep.simplex import SimplexSpace
-from calray.sweep.tracking import KIND, PARENT, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker
+from calray.sweep.tracking import (
+    KIND,
+    PARENT,
+    SOURCE_DIMENSIONS,
+    SWEEP_ID,
+    TRIAL_KEY,
+    Tracker,
+)
 from calray.sweep.trial import TrialSpec
 
 SETTING = {"model": "toy", "method": "sparsegpt", "sparsity": 0.6, "n_m": None, "mode": "independent", "nsamples": 8,

@@ -32,16 +32,16 @@ def test_rows_carry_weights_seed_setting_retention_and_information_metrics(study
 
 def test_failed_trials_are_counted_not_analysed(study):
     trials = load_trials(study.uri, "study", sweeps=["mix"])
-    assert len(trials.rows) == 4 and trials.skipped == {"FAILED": 1}
-    assert all(len(r.sources) >= 2 for r in trials.rows) and trials.mixtures() == trials.rows
+    assert len(trials.rows) == 5 and trials.skipped == {"FAILED": 1}
+    assert len(trials.mixtures()) == 4 and [r.single for r in trials.single_source()] == ["src0"]
     assert [s for s in trials.rows[0].weights] == MIXED  # the sweep's source order
 
 
 def test_every_sweep_by_default_and_an_arrow_table_with_nulls(study):
     trials = load_trials(study.uri, "study")
-    assert {s.name for s in trials.sweeps} == {"scan", "mix"} and len(trials.rows) == 20
+    assert {s.name for s in trials.sweeps} == {"scan", "mix"} and len(trials.rows) == 21
     table = trials.to_arrow()
-    assert table.num_rows == 20
+    assert table.num_rows == 21
     assert {"weight/src0", "retention/math", "retention/total", "calibration/perplexity", "seed", "model"} <= set(table.column_names)
     code = table.column("retention/code").to_pylist()
     assert code.count(None) == 2  # src7's two seeds: undefined, null rather than NaN
@@ -68,3 +68,11 @@ def test_mixed_pruning_settings_are_refused(study):
     with pytest.raises(CalrayError, match=r"mix pruning settings \{'model': \['other-model', 'toy'\]\}"):
         trials.setting()
     assert load_trials(study.uri, "two-models", sweeps=["scan"]).setting()["model"] == "toy"
+
+
+def test_a_mixture_sweeps_single_sources_give_way_to_the_scans(study):
+    trials = load_trials(study.uri, "study").prefer_scans()
+    assert len(trials.rows) == 20 and trials.repeats == 1
+    assert {r.sweep_name for r in trials.single_source()} == {"scan"} and len(trials.scan_rows()) == 16
+    alone = load_trials(study.uri, "study", sweeps=["mix"])
+    assert alone.prefer_scans() is alone  # no scan selected: nothing to prefer

@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from calray.analysis import comparison_table, load_trials, pareto_mixtures, single_source_table
+from calray.analysis import (
+    comparison_table,
+    load_trials,
+    pareto_mixtures,
+    single_source_table,
+)
 from calray.analysis.render import best_source_rows, markdown_table, single_source_rows
 from calray.errors import CalrayError
 from calray.sweep.objective import pareto_front
@@ -19,7 +24,7 @@ DIMS = ["general", "code", "math"]
 
 @pytest.fixture(scope="module")
 def trials(study):
-    return load_trials(study.uri, "study")
+    return load_trials(study.uri, "study").prefer_scans()
 
 
 def test_single_source_means_and_stds_over_seeds(study, trials):
@@ -49,7 +54,7 @@ def test_best_source_per_dimension_and_whether_it_is_its_own(trials):
     assert set(table.best["math"].own_sources) == {"src3", "src4", "src5"}
     assert table.best["code"].own == (TAGS[table.best["code"].source] == "code")
     assert table.leader() is None
-    header, rows = best_source_rows(table)
+    _, rows = best_source_rows(table)
     assert rows[0][:5] == ["general", "src7", f"{table.best['general'].retention:.1f}", "code", "no"]
     text = markdown_table(*single_source_rows(table))
     assert "| source | tag | general | code | math | total | seeds |" in text and " ± " in text and "**" in text
