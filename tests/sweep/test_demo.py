@@ -4,11 +4,13 @@ the scan's Spearman table, and `calray report` (calray.analysis) on the store th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mlflow import MlflowClient
 
 from calray.cli import main
-from calray.sweep.tracking import KIND
+from calray.sweep.tracking import KIND, SOURCE_DIMENSIONS
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -37,6 +39,8 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     assert kinds.count("dense") == 1 and kinds.count("sweep") == 2 and kinds.count("trial") == 3 + 3
     assert {r.info.status for r in runs} == {"FINISHED"}
     sweep = next(r for r in runs if r.data.tags[KIND] == "sweep" and r.data.tags["mlflow.runName"].startswith("demo-sweep"))
+    assert json.loads(sweep.data.tags[SOURCE_DIMENSIONS]) == {"tiny:words": "general", "tiny:numbers": "math",
+                                                              "tiny:letters": "general"}
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
     # the scan's single sources were told to Optuna, not run again: the sweep's trials are mixtures
     assert all(sum(float(v) > 0 for k, v in r.data.params.items() if k.startswith("weight/")) > 1 for r in trials)
