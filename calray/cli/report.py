@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sweep", help="mixture sweeps: a name, id or 'all' (default: the newest sweep that is not a scan)")
     p.add_argument("--default", help="the default calibration source to compare with (e.g. toy:web, c4)")
     p.add_argument("--out", help="write the markdown here (default: print it)")
-    add_tracking_options(p, experiment_default="calray-demo")
+    add_tracking_options(p)
     p.set_defaults(func=run)
 
 

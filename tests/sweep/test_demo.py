@@ -39,15 +39,16 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     assert kinds.count("dense") == 1 and kinds.count("sweep") == 2 and kinds.count("trial") == 3 + 3
     assert {r.info.status for r in runs} == {"FINISHED"}
     sweep = next(r for r in runs if r.data.tags[KIND] == "sweep" and r.data.tags["mlflow.runName"].startswith("demo-sweep"))
-    assert json.loads(sweep.data.tags[SOURCE_DIMENSIONS]) == {"tiny:words": "general", "tiny:numbers": "math",
-                                                              "tiny:letters": "general"}
+    scan = next(r for r in runs if r.data.tags[KIND] == "sweep" and r.data.tags["mlflow.runName"].startswith("demo-scan"))
+    assert json.loads(scan.data.tags[SOURCE_DIMENSIONS]) == {"tiny:words": "general", "tiny:numbers": "math",
+                                                             "tiny:letters": "general"}
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
     # the scan's single sources were told to Optuna, not run again: the sweep's trials are mixtures
     assert all(sum(float(v) > 0 for k, v in r.data.params.items() if k.startswith("weight/")) > 1 for r in trials)
 
     # the analysis layer reads the demo's store back: the same runs, the paper's tables
     report = tmp_path / "report.md"
-    assert main(["report", "--tracking-uri", uri, "--default", "tiny:words", "--out", str(report)]) == 0
+    assert main(["report", "--tracking-uri", uri, "--experiment", "calray-demo", "--default", "tiny:words", "--out", str(report)]) == 0
     text = report.read_text()
     assert "trials analysed: 6 (3 single-source, 3 mixtures)" in text
     assert "| tiny:numbers | math |" in text  # the source's dimension tag, recorded by the sweep
