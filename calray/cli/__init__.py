@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "calray.cli.eval",
     "calray.cli.sweep",
     "calray.cli.runs",
+    "calray.cli.report",
     "calray.cli.export",
     "calray.cli.toy",
 ]

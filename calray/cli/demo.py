@@ -2,7 +2,8 @@
 
 Dense evaluation, the single-source scan, a small Optuna sweep over mixtures, all recorded in
 MLflow (``mlflow.db`` in the working directory); prints the source x dimension retention
-table, the best mixture vs the best single source vs the default, and how to open MLflow.
+table, the Spearman table of information metrics vs retention over the scan (calray.analysis),
+the best mixture vs the best single source vs the default, and how to open MLflow.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
     header, rows = report.scan.table()
     print("\nRetention per dimension when pruning on each source alone (pruned / dense x 100):")
     print(format_table(header, rows))
+    print_spearman(report.scan, uri=uri, experiment=experiment)
     print("\nBest mixture vs best single source vs the general-text default:")
     table = []
     for what, trial in report.rows():
@@ -64,3 +66,18 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
           f"recorded in MLflow experiment {experiment!r}. To browse them:")
     print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1     # then open http://127.0.0.1:5000")
     print("  calray runs --experiment " + experiment + "               # the latest sweep's trials as a table")
+    print(f"  calray report --tracking-uri {uri} --experiment {experiment} --default {report.default_source} --out report.md")
+
+
+def print_spearman(scan: Any, *, uri: str, experiment: str) -> None:
+    """Spearman rho of each information metric of the calibration set vs each dimension's
+    retention over the scan (read back from MLflow by calray.analysis, as ``calray report`` does)."""
+    from calray.analysis import load_trials, spearman_table
+    from calray.analysis.render import spearman_rows
+
+    trials = load_trials(uri, experiment, sweeps=[scan.sweep_id])
+    table = spearman_table(trials.single_source(), dimensions=trials.dimensions)
+    print("\nInformation metrics of each calibration set vs retention over the scan (Spearman rho, p; * p < 0.05):")
+    print(format_table(*spearman_rows(table)))
+    for note in table.notes():
+        print(f"  note: {note}")

@@ -36,7 +36,7 @@ from calray.sweep.config import SweepConfig
 from calray.sweep.objective import OBJECTIVE
 from calray.sweep.plan import SweepPlan, plan_sweep
 from calray.sweep.results import SweepResult, TrialRecord
-from calray.sweep.tracking import KIND, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
+from calray.sweep.tracking import KIND, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
 
 log = logging.getLogger("calray.sweep")
 
@@ -131,7 +131,7 @@ def run_sweep(
             SWEEP_ID, sweep_id, name=f"{config.name} {sweep_id}",
             tags={KIND: "sweep", "calray.git_commit": git_commit(), "calray.version": __version__,
                   "calray.model_fingerprint": capacity.get("model_fingerprint", ""), "calray.dense_run": dense_run,
-                  "calray.sweep_dir": str(sweep_dir)},
+                  "calray.sweep_dir": str(sweep_dir), SOURCE_DIMENSIONS: json.dumps(source_dimensions(plan.space.sources))},
             params={**plan.common_params(), "num_trials": plan.num_trials, "sources": list(plan.space.sources)},
         )
         if not resume:
@@ -212,6 +212,14 @@ def _tuner(plan: SweepPlan, tracker: Tracker, pool: Any, *, sweep_id: str, paren
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
+
+
+def source_dimensions(sources: Sequence[str]) -> dict[str, str]:
+    """Each source's dimension tag: recorded with the sweep so that an analysis reading the store
+    elsewhere knows which sources are each dimension's own without their registrations."""
+    from calray.data import get_source
+
+    return {s: get_source(s).dimension for s in sources}
 
 
 def record_dense(tracker: Tracker, pool: Any, plan: SweepPlan, capacity: Mapping[str, Any]) -> tuple[dict[str, dict[str, float]], str]:

@@ -9,7 +9,9 @@ record each trial exactly once:
 - ``calray.sweep_id`` on the parent and its trials; ``calray.trial_key`` = sweep id / Tune
   trial id on a trial: a trial run again after a resume reuses its run;
 - ``calray.dense_key`` = model fingerprint / capability-map digest / eval seed on the dense
-  run, reused by every later sweep of that model and map.
+  run, reused by every later sweep of that model and map;
+- ``calray.source_dimensions`` on the parent: JSON {source: its dimension tag}, so analyses
+  (calray.analysis) know each dimension's own sources without the sources' registrations.
 
 The default store is ``sqlite:///mlflow.db`` in the working directory (MLflow 3 refuses a
 bare file store); artifacts go to ``mlartifacts/`` beside the database file.
@@ -36,6 +38,7 @@ KIND = "calray.kind"
 SWEEP_ID = "calray.sweep_id"
 TRIAL_KEY = "calray.trial_key"
 DENSE_KEY = "calray.dense_key"
+SOURCE_DIMENSIONS = "calray.source_dimensions"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 _BAD_KEY = re.compile(r"[^\w./\- :]")
