@@ -17,12 +17,17 @@ from calray.errors import CalrayError
 
 # Modules that add subcommands, in the order --help lists them.
 COMMAND_MODULES: list[str] = [
+    "calray.cli.demo",
     "calray.cli.prune",
     "calray.cli.ppl",
     "calray.cli.sources",
     "calray.cli.calib",
     "calray.cli.metrics",
     "calray.cli.eval",
+    "calray.cli.sweep",
+    "calray.cli.runs",
+    "calray.cli.report",
+    "calray.cli.export",
     "calray.cli.toy",
 ]
 

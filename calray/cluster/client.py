@@ -48,6 +48,18 @@ class PoolClient:
                 raise cause from None
             raise
 
+    def dense_scores(self, job: Job | dict[str, Any]) -> dict[str, dict[str, float]]:
+        """The dense model's scores (task -> metric -> value) on the job's capability map (its
+        ``capability_map``, ``dimensions``, ``limit``, ``max_new_tokens`` and ``eval_seed``)."""
+        job = job if isinstance(job, Job) else validate(Job, job, "job")
+        try:
+            return ray.get(self.actor.dense_scores.remote(job))  # type: ignore[no-any-return]
+        except ray.exceptions.RayTaskError as exc:
+            cause = task_cause(exc)
+            if isinstance(cause, CalrayError):
+                raise cause from None
+            raise
+
     def capacity(self) -> dict[str, Any]:
         """Pipelines, stages, device, ``slots`` (jobs to keep in flight), load and counters."""
         return ray.get(self.actor.capacity.remote())  # type: ignore[no-any-return]

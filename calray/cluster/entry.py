@@ -22,24 +22,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field
 
 from calray.cluster.client import start_pool
 from calray.cluster.job import Job, JobResult
 from calray.cluster.pool import PoolConfig
-from calray.config import StrictModel, validate
-from calray.errors import CalrayError
+from calray.config import StrictModel, expand_vars, read_yaml_mapping, validate
 from calray.models import is_model_name, resolve_model
 
 log = logging.getLogger(__name__)
-
-_UNEXPANDED = re.compile(r"\$\{?(\w+)")
 
 
 class PruneEvalConfig(StrictModel):
@@ -57,20 +51,6 @@ class PruneEvalConfig(StrictModel):
     pool_name: str = "calray-prune-eval"
 
 
-def _expand(value: Any) -> Any:
-    if isinstance(value, str):
-        expanded = os.path.expandvars(os.path.expanduser(value))
-        match = _UNEXPANDED.search(expanded)
-        if match:
-            raise CalrayError(f"config value {value!r} uses ${match.group(1)}, which is not set in the environment")
-        return expanded
-    if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v) for v in value]
-    return value
-
-
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -81,12 +61,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def load_prune_eval(path: str | Path) -> PruneEvalConfig:
     """Read and validate the config; paths are made absolute relative to the file."""
     path = Path(path)
-    if not path.is_file():
-        raise CalrayError(f"config file {str(path)!r} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise CalrayError(f"config file {str(path)!r} must hold a mapping")
-    config = validate(PruneEvalConfig, _expand(raw), f"config {str(path)!r}")
+    config = validate(PruneEvalConfig, expand_vars(read_yaml_mapping(path)), f"config {str(path)!r}")
     base = path.resolve().parent
 
     def resolve(p: str) -> str:

@@ -16,6 +16,10 @@ by weight). ``independent`` prunes every block from statistics of the *dense* mo
 activations, H(mix) = sum_s w_s H_s with each source's H computed once on that source's first
 ``nsamples`` windows, so weights may be any non-negative reals and a new mixture costs only
 the solves and the evaluation.
+
+``calibration_metrics`` asks the pool for the information metrics of the job's calibration
+set (``calray.data``'s definitions) in ``result.calibration["metrics"]``: ``tokens`` the
+token-level ones, ``all`` also the perplexity under the dense model.
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ class Job(StrictModel):
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     eval_seed: int = 0
+    calibration_metrics: Literal["none", "tokens", "all"] = "none"
     name: str = ""
 
     @model_validator(mode="after")
@@ -187,13 +192,15 @@ class JobResult:
 
     def metrics(self) -> dict[str, float]:
         """Flat numbers for ``tune.report`` / MLflow: retention per dimension and total, every
-        task metric, pruning totals and timings (undefined retentions are left out)."""
+        task metric, calibration metrics, pruning totals and timings (undefined retentions are
+        left out)."""
         out: dict[str, float] = {}
         if self.total is not None:
             out["retention/total"] = self.total
         out.update({f"retention/{d}": v for d, v in self.retention.items() if v is not None})
         for task, metrics in self.scores.items():
             out.update({f"score/{task}/{m}": v for m, v in metrics.items() if v is not None})
+        out.update({f"calibration/{k}": float(v) for k, v in self.calibration.get("metrics", {}).items()})
         out.update({f"pruning/{k}": float(v) for k, v in self.pruning.items() if isinstance(v, (int, float))})
         out.update({f"time/{k}": v for k, v in self.timings.items()})
         return out

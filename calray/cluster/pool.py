@@ -20,6 +20,7 @@ a ``failed`` result naming the layer, and the pool keeps serving.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ import ray
 from pydantic import Field
 from transformers import AutoConfig, AutoTokenizer
 
+from calray.cluster.calib_metrics import CalibrationMetrics, window_perplexities
 from calray.cluster.errors import JobLost, ShardBusy, StatisticsMissing
 from calray.cluster.eval_model import PipelineLM
 from calray.cluster.job import Job, JobError, JobResult
@@ -119,6 +121,7 @@ class PoolCore:
         ]
         self.windows = WindowBuilder(self.tokenizer, self.model_config, self.fingerprint, cache_dir=config.calibration_cache_dir)
         self.dense_cache = DenseCache(config.dense_cache_dir, data=config.data)
+        self.calibration_metrics = CalibrationMetrics(self.tokenizer, vocab_size=self.model_config.vocab_size)
         self._lock = threading.Lock()
         self._in_flight = [0] * config.pipelines
         self._dense: dict[str, CapabilityScores] = {}
@@ -152,6 +155,8 @@ class PoolCore:
                                      "since": time.time()}
             try:
                 result = self._run(job, pipeline, job_id, cmap, windows)
+                if result.ok and job.calibration_metrics != "none":
+                    result = self._with_calibration_metrics(result, job, pipeline, windows)
                 timings = {**result.timings, "total": time.time() - started}
                 status = "completed" if result.ok else "failed"
                 with self._lock:
@@ -168,6 +173,42 @@ class PoolCore:
                 pipeline.release(job_id)
                 self._done(pipeline)
         raise CalrayError(f"job {job.name!r} lost a shard in each of its {self.config.max_attempts} attempts; last: {last}")
+
+    def dense_scores(self, job: Job) -> dict[str, dict[str, float]]:
+        """The dense model's scores (task -> metric -> value) on ``job``'s capability map, as every
+        job of that map is compared with (computed once, then cached)."""
+        cmap = self._capability_map(job)
+        last: BaseException | None = None
+        for _ in range(self.config.max_attempts):
+            pipeline = self._acquire()
+            try:
+                return {t: dict(s.metrics) for t, s in self._dense_scores(cmap, pipeline, job).tasks.items()}
+            except RETRYABLE as exc:
+                last = exc
+                self._heal(pipeline)
+            except ray.exceptions.RayTaskError as exc:
+                if not isinstance(task_cause(exc), RETRYABLE):
+                    raise
+                last = exc
+                self._heal(pipeline)
+            finally:
+                self._done(pipeline)
+        raise CalrayError(f"the dense evaluation lost a shard in each of its {self.config.max_attempts} attempts; last: {last}")
+
+    def _with_calibration_metrics(self, result: JobResult, job: Job, pipeline: Pipeline, windows: JobWindows) -> JobResult:
+        assert windows.allocated is not None
+        ids, keys = windows.allocated()
+        perplexity = None
+        if job.calibration_metrics == "all":
+            lm = PipelineLM(pipeline, None, self.tokenizer, config=self.model_config, batch_size=self.config.eval_batch_size)
+            perplexity = functools.partial(window_perplexities, lm)
+        try:
+            metrics = self.calibration_metrics.compute(ids, keys, perplexity=perplexity)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(task_cause(exc), RETRYABLE):
+                raise task_cause(exc) from None
+            raise
+        return dataclasses.replace(result, calibration={**result.calibration, "metrics": metrics})
 
     def _heal(self, pipeline: Pipeline) -> None:
         """Wait for Ray to restart a crashed shard; retire the pipeline if it is gone for good."""
@@ -193,6 +234,8 @@ class PoolCore:
                 "in_flight": sum(self._in_flight),
                 "per_pipeline": list(self._in_flight),
                 "retired": sorted(self._retired),
+                "model": self.model_dir,
+                "model_fingerprint": self.fingerprint,
                 **self._counts,
             }
 

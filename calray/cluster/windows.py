@@ -20,7 +20,7 @@ import torch
 
 from calray.cluster.job import Calibration
 from calray.cluster.stats_cache import tensor_digest
-from calray.data import build_calibration, get_source, parse_mixture
+from calray.data import allocate, build_calibration, get_source, parse_mixture
 from calray.prune import resolve_seqlen
 
 
@@ -35,6 +35,20 @@ class JobWindows:
     part_windows: dict[str, Callable[[], ray.ObjectRef]] = field(default_factory=dict)
     nsamples: int = 0
     seqlen: int = 0
+    # The set a sequential job with these settings prunes on, and a cache key per row (None for
+    # explicit windows): what the calibration set's information metrics describe in both modes.
+    allocated: Callable[[], tuple[torch.Tensor, list[str] | None]] | None = None
+
+
+def row_keys(counts: dict[str, int], *, seqlen: int, seed: int, sampling: Any, **_: Any) -> list[str]:
+    """One key per row of a set allocated as ``counts`` (sources in order, first windows first):
+    window k of a source is the same in every mixture, so it keys per-window caches."""
+    keys = []
+    for source, count in counts.items():
+        method = sampling.get(source) if isinstance(sampling, dict) else sampling
+        base = f"{source}@{get_source(source).fingerprint()}/L{seqlen}/seed{seed}/{method or 'default'}"
+        keys += [f"{base}/{k}" for k in range(count)]
+    return keys
 
 
 class WindowBuilder:
@@ -58,7 +72,7 @@ class WindowBuilder:
             key = f"{self.fingerprint}/windows-{tensor_digest(ids)}"
             ref = self._remember(("windows", key), lambda: ids)
             info = {"windows": key.split("/")[-1], "nsamples": n, "seqlen": int(ids.shape[1])}
-            out = JobWindows(info=info, nsamples=n, seqlen=int(ids.shape[1]))
+            out = JobWindows(info=info, nsamples=n, seqlen=int(ids.shape[1]), allocated=lambda: (ids, None))
             if sequential:
                 out.windows = ref
             else:
@@ -71,7 +85,9 @@ class WindowBuilder:
             ids = calib.input_ids
             info = {"mixture": mixture.spec(), "counts": calib.counts, "id": calib.id, "nsamples": n, "seqlen": seqlen,
                     "seed": calibration.seed}
-            return JobWindows(info=info, windows=self._remember(("set", calib.id), lambda: ids), nsamples=n, seqlen=seqlen)
+            keys = row_keys(calib.counts, **common)
+            return JobWindows(info=info, windows=self._remember(("set", calib.id), lambda: ids), nsamples=n, seqlen=seqlen,
+                              allocated=lambda: (ids, keys))
         out = JobWindows(
             info={"mixture": mixture.spec(), "weights": mixture.as_dict(), "windows_per_source": n, "seqlen": seqlen,
                   "seed": calibration.seed, "ids": {}},
@@ -86,6 +102,15 @@ class WindowBuilder:
             out.parts.append((weight, key))
             single = parse_mixture({source: 1.0})
             out.part_windows[key] = self._remember(("source", key), lambda m=single: self._build(m, **common).input_ids)
+        counts = allocate(mixture.as_dict(), n)
+        by_source = dict(zip(mixture.sources, out.part_windows.values()))
+
+        def allocated() -> tuple[torch.Tensor, list[str]]:
+            # The first count_s windows of each source: exactly build_calibration's rows for this mixture.
+            rows = [ray.get(by_source[s]())[:c] for s, c in counts.items() if c > 0]
+            return torch.cat(rows), row_keys({s: c for s, c in counts.items() if c > 0}, **common)
+
+        out.allocated = allocated
         return out
 
     def _build(self, mixture: Any, **kwargs: Any) -> Any:

@@ -28,10 +28,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, field_validator
 
-from calray.config import StrictModel, validate
+from calray.config import StrictModel, read_yaml_mapping, validate
 from calray.data.sources import (
     Dimension,
     FileFormat,
@@ -133,14 +132,7 @@ def _apply(name: str, entry: SourceEntry, base: Path, current: Source | None) ->
 def load_sources_file(path: str | os.PathLike[str]) -> list[Source]:
     """Parse and validate a sources file into Sources (registered ones overridden), unregistered."""
     path = Path(path)
-    if not path.is_file():
-        raise CalrayError(f"sources file {str(path)!r} does not exist; pass an existing YAML file")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise CalrayError(f"sources file {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise CalrayError(f"sources file {str(path)!r} must hold a mapping with a `sources:` key")
+    data = read_yaml_mapping(path, "sources file")
     spec = validate(SourcesFile, data, f"sources file {str(path)!r}")
     base = path.resolve().parent
     return [

@@ -158,3 +158,25 @@ def test_a_pool_that_cannot_start_says_why(ray_session, tmp_path):
         start_pool(PoolConfig(model=str(tmp_path), cpus_per_shard=0.25), name="no-model")
     with pytest.raises(CalrayError, match="no pool named 'no-model'"):
         connect_pool("no-model")
+
+
+def test_calibration_metrics_describe_the_allocated_set_in_both_modes(pool, model_dir, tmp_path):
+    from calray.data import information_metrics
+
+    mixture = {"tiny:words": 0.75, "tiny:numbers": 0.25}
+    seq, ind = ray.get([pool.submit(job("m-seq", mixture=mixture, calibration_metrics="all")),
+                        pool.submit(job("m-ind", "independent", mixture, calibration_metrics="all"))])
+    assert seq.ok and ind.ok
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    calib = build_calibration(tokenizer, mixture, nsamples=8, seqlen=32, seed=0, cache_dir=tmp_path)
+    expected = information_metrics(calib.input_ids, tokenizer=tokenizer, model=load(model_dir), progress=False)
+    for result in (seq, ind):  # independent mode describes the same allocation (6 + 2 windows)
+        got = result.calibration["metrics"]
+        assert set(got) == {k for k, v in expected.items() if v == v}
+        for name, value in got.items():
+            assert value == pytest.approx(expected[name], rel=1e-4), name
+        assert result.metrics()["calibration/perplexity"] == pytest.approx(expected["perplexity"], rel=1e-4)
+    tokens_only = pool.prune_and_evaluate(job("m-tok", mixture={"tiny:words": 1.0}, calibration_metrics="tokens"))
+    assert "perplexity" not in tokens_only.calibration["metrics"] and "ngram_diversity" in tokens_only.calibration["metrics"]
+    assert "metrics" not in pool.prune_and_evaluate(job("m-none", mixture={"tiny:words": 1.0})).calibration
+    assert pool.dense_scores(job("dense-only")) == seq.dense_scores  # the pool's one dense evaluation

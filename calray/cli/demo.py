@@ -1,0 +1,83 @@
+"""``calray demo``: the study on the embedded toy world, offline, on the CPU, in minutes.
+
+Dense evaluation, the single-source scan, a small Optuna sweep over mixtures, all recorded in
+MLflow (``mlflow.db`` in the working directory); prints the source x dimension retention
+table, the Spearman table of information metrics vs retention over the scan (calray.analysis),
+the best mixture vs the best single source vs the default, and how to open MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from calray.cli.calib_options import format_table
+from calray.cli.tracking_options import add_tracking_options
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("demo", help="run the study on the toy world (offline, CPU, minutes), tracked in MLflow",
+                              description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a demo setting (see calray.sweep.demo.DemoSettings), e.g. sweep_trials=20")
+    add_tracking_options(p, experiment_default="calray-demo")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from calray.config import validate
+    from calray.config import set_option
+    from calray.sweep.demo import DemoSettings, run_demo
+    from calray.sweep.tracking import tracking_uri
+
+    data: dict[str, Any] = {}
+    for assignment in args.overrides:
+        set_option(data, assignment)
+    settings = validate(DemoSettings, data, "demo settings")
+    uri = tracking_uri(args.tracking_uri)
+    print(f"calray demo: {settings.model} at {settings.sparsity:g} sparsity ({settings.method}); records in {uri}")
+    report = run_demo(settings, tracking_uri=uri, experiment=args.experiment)
+    print_report(report, uri=uri, experiment=args.experiment)
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None and math.isfinite(value) else "n/a"
+
+
+def print_report(report: Any, *, uri: str, experiment: str) -> None:
+    dims = report.scan.dimensions
+    print("\nDense model, per task:")
+    print(format_table(["task", "metric", "score"], [[t, m, f"{v:.4g}"] for t, ms in report.dense.items() for m, v in ms.items()]))
+    header, rows = report.scan.table()
+    print("\nRetention per dimension when pruning on each source alone (pruned / dense x 100):")
+    print(format_table(header, rows))
+    print_spearman(report.scan, uri=uri, experiment=experiment)
+    print("\nBest mixture vs best single source vs the general-text default:")
+    table = []
+    for what, trial in report.rows():
+        if trial is None:
+            table.append([what, "-", *("n/a" for _ in dims), "n/a"])
+            continue
+        table.append([what, trial.label, *(_fmt(trial.retention(d)) for d in dims), _fmt(trial.metrics.get("retention/total"))])
+    print(format_table(["", "mixture", *dims, "total"], table))
+    print(f"\n{len(report.scan.trials) + len(report.sweep.trials)} trials in {report.seconds / 60:.1f} minutes, "
+          f"recorded in MLflow experiment {experiment!r}. To browse them:")
+    print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1     # then open http://127.0.0.1:5000")
+    print("  calray runs --experiment " + experiment + "               # the latest sweep's trials as a table")
+    print(f"  calray report --tracking-uri {uri} --experiment {experiment} --default {report.default_source} --out report.md")
+
+
+def print_spearman(scan: Any, *, uri: str, experiment: str) -> None:
+    """Spearman rho of each information metric of the calibration set vs each dimension's
+    retention over the scan (read back from MLflow by calray.analysis, as ``calray report`` does)."""
+    from calray.analysis import load_trials, spearman_table
+    from calray.analysis.render import spearman_rows
+
+    trials = load_trials(uri, experiment, sweeps=[scan.sweep_id])
+    table = spearman_table(trials.single_source(), dimensions=trials.dimensions)
+    print("\nInformation metrics of each calibration set vs retention over the scan (Spearman rho, p; * p < 0.05):")
+    print(format_table(*spearman_rows(table)))
+    for note in table.notes():
+        print(f"  note: {note}")

@@ -1,0 +1,13 @@
+"""Options shared by the commands that read or write MLflow records (sweep, runs, export, demo)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_tracking_options(parser: argparse.ArgumentParser, *, experiment_default: str | None = "calray") -> None:
+    group = parser.add_argument_group("tracking (MLflow)")
+    group.add_argument("--tracking-uri", help="MLflow store: sqlite:///path/mlflow.db or a server URI "
+                       "(default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory)")
+    group.add_argument("--experiment", default=experiment_default,
+                       help=f"MLflow experiment (default: {experiment_default or 'the config'})")

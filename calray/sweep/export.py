@@ -1,0 +1,135 @@
+"""Re-prune a recorded trial from its MLflow run and save the pruned model with its report.
+
+The trial run's params give the mixture and calibration seed; its sweep's ``config.yaml``
+artifact gives everything else (model, setup modules, method, target, mode, nsamples,
+seqlen). Pruning is deterministic, so the saved model is the one the trial evaluated, in one
+process, without Ray: ``sequential`` mode is ``calray.prune.prune_model`` on the mixture's
+windows (the pool's pipeline reproduces it exactly); ``independent`` mode mixes per-source
+Hessians of the dense model's activations as the pool's shards do::
+
+    calray export --run 3f2a... --out exports/best
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from calray.config import validate
+from calray.errors import CalrayError
+from calray.sweep.config import SweepConfig
+from calray.sweep.tracking import KIND, PARENT, Tracker
+
+log = logging.getLogger(__name__)
+
+
+def run_config(tracker: Tracker, run_id: str) -> tuple[Any, SweepConfig]:
+    """A trial run and the config of the sweep that made it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = tracker.client.get_run(run_id)
+    except MlflowException:
+        raise CalrayError(f"no MLflow run {run_id!r} in {tracker.uri}; list runs with `calray runs`") from None
+    if run.data.tags.get(KIND) != "trial":
+        raise CalrayError(f"run {run_id!r} is a {run.data.tags.get(KIND, 'non-calray')} run, not a sweep trial; "
+                          "pick a trial from `calray runs`")
+    parent = run.data.tags.get(PARENT)
+    local = tracker.client.download_artifacts(parent, "config.yaml")
+    config = validate(SweepConfig, yaml.safe_load(Path(local).read_text()), f"the config of sweep run {parent}")
+    return run, config
+
+
+def prune_independent(
+    model: torch.nn.Module, parts: Sequence[tuple[float, torch.Tensor]], method: Any, target: Any, *,
+    batch_size: int = 8, include: Sequence[str] = ("*",), exclude: Sequence[str] = (),
+) -> list[Any]:
+    """Prune every block of ``model`` in place from H(mix) = sum_s w_s H_s, each H_s from the
+    *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids))."""
+    from calray.prune import BlockStatistics, adapter_for, collect_statistics, embed_samples, find_linears, prune_block, run_block
+    from calray.prune.driver import block_name, check_widths
+
+    adapter = adapter_for(model)
+    args = adapter.block_args()
+    selected = [find_linears(b, prefix=block_name(adapter.blocks_path, i), include=include, exclude=exclude)
+                for i, b in enumerate(adapter.blocks)]
+    check_widths(selected, target)
+    hidden = [embed_samples(model, ids, batch_size=batch_size) for _, ids in parts]  # (n, L, d) per source
+    reports: list[Any] = []
+    for i, block in enumerate(adapter.blocks):
+        name = block_name(adapter.blocks_path, i)
+        every = find_linears(block, prefix=name)  # statistics of every linear, as a shard caches them
+        stats = [collect_statistics(block, every, h, args, index=i, kind="hessian", batch_size=batch_size) for h in hidden]
+        hidden = [run_block(block, h, args, index=i, device="cpu", storage_device="cpu", batch_size=batch_size, name=name)
+                  for h in hidden]  # dense outputs, before this block is pruned
+        mixed = BlockStatistics.mix([(w, s) for (w, _), s in zip(parts, stats)])
+        reports += prune_block(selected[i], mixed, method, target, index=i)
+    return reports
+
+
+def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = "calray") -> Path:
+    """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json)."""
+    from calray.models import resolve_model
+    from calray.data import build_calibration, parse_mixture
+    from calray.evaluate import fingerprint_dir
+    from calray.prune import PruningReport, Target, load_pretrained, prune_model, resolve_seqlen, save_pruned
+    from calray.sweep.plan import run_setup
+
+    tracker = Tracker(tracking_uri, experiment)
+    run, config = run_config(tracker, run_id)
+    run_setup(tuple(config.setup_modules), config.sources_file)
+    params = run.data.params
+    weights = {k[len("weight/"):]: float(v) for k, v in params.items() if k.startswith("weight/") and float(v) > 0}
+    if not weights:
+        raise CalrayError(f"run {run_id!r} records no mixture weights (params weight/<source>); was it made by calray sweep?")
+    seed = int(params.get("seed", config.calibration.seed))
+    model_dir = resolve_model(config.model)
+    recorded = tracker.client.get_run(run.data.tags[PARENT]).data.tags.get("calray.model_fingerprint")
+    if recorded and fingerprint_dir(model_dir) != recorded:
+        raise CalrayError(f"the model at {model_dir!r} has changed since run {run_id!r} was recorded (fingerprint differs); "
+                          "export needs the same model files")
+    p = config.prune
+    model, tokenizer = load_pretrained(model_dir, dtype=config.pool.get("dtype") or "auto")
+    seqlen = resolve_seqlen(config.calibration.seqlen, model.config)
+    from calray.cluster import Job, Calibration
+
+    method = validate(Job, {"calibration": Calibration(mixture=weights, nsamples=1), **config.job_template()},
+                      "prune settings").prune_spec().pruning_method()
+    target = Target.parse(sparsity=p.sparsity if p.n_m is None else None, n_m=p.n_m)
+    mixture = parse_mixture(weights)
+    common = {"nsamples": config.calibration.nsamples, "seqlen": seqlen, "seed": seed, "sampling": config.calibration.sampling}
+    report_config = {"run_id": run_id, "mixture": mixture.spec(), "mixture_id": mixture.id, "mode": p.mode, "model": config.model,
+                     "method": p.method, "target": str(target), **common}
+    started = time.time()
+    log.info("re-pruning run %s (%s, %s mode) on %s", run_id, mixture.spec(), p.mode, model_dir)
+    if p.mode == "sequential":
+        calib = build_calibration(tokenizer, mixture, **common)
+        report = prune_model(model, calib.input_ids, method, target, batch_size=p.batch_size, include=p.include,
+                             exclude=p.exclude, layer_errors=p.layer_errors, config={**report_config, "counts": calib.counts})
+    else:
+        parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
+        reports = prune_independent(model, parts, method, target, batch_size=p.batch_size, include=p.include, exclude=p.exclude)
+        report = PruningReport(reports, time.time() - started, report_config)
+    path = save_pruned(model, tokenizer, report, out)
+    tracker.set_tags(run_id, {"calray.exported_to": str(Path(out).resolve())})
+    log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])
+    return path
+
+
+def export_top(result: Any, *, k: int, out: Path) -> list[Path]:
+    """Export the ``k`` best finished trials of a ``SweepResult`` under ``out`` (one directory each)."""
+    ranked = sorted(result.finished(), key=lambda t: -t.metrics["objective"])[:k]
+    paths = []
+    for rank, trial in enumerate(ranked, 1):
+        objective = trial.metrics["objective"]
+        tag = f"{objective:.1f}" if math.isfinite(objective) else "nan"
+        paths.append(export_run(trial.run_id, out / f"{rank:02d}-{trial.trial_id}-{tag}", tracking_uri=result.tracking_uri,
+                                experiment=result.experiment))
+    return paths
