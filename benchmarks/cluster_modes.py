@@ -4,14 +4,17 @@ One pool (one pipeline of S stages) runs each mixture once per mode, one trial a
 a sweep would. A sequential trial forwards its calibration windows through the pruned blocks;
 an independent trial mixes per-source Hessians of the dense model, computed the first time a
 source is used and cached on the shards, so later mixtures cost only the solves and the
-evaluation. Printed per mixture: trial seconds per mode and total retention per mode; then
-the mean trial times (independent split into first use of a source vs all cached) and the
-mean absolute retention difference.
+evaluation. The mixtures are toy-world sources (toy:web, toy:gsm, toy:code: each alone, then
+weighted mixes) and the evaluation is the toy map at a few items per task. Printed per
+mixture: trial seconds per mode, total retention per mode and retention per dimension per
+mode; then the mean trial times (independent split into first use of a source vs all cached)
+and the mean absolute retention difference, in total and per dimension.
 
-    python benchmarks/cluster_modes.py                 # stories260k, 2 stages, 32 x 256 tokens
-    python benchmarks/cluster_modes.py --hidden 512    # a random Llama of that width instead
+    python benchmarks/cluster_modes.py                          # the toy model, 2 stages, 32 x 256 tokens
+    python benchmarks/cluster_modes.py --model DIR_OR_NAME      # another model (tiny:llama, a directory...)
+    python benchmarks/cluster_modes.py --hidden 512             # a random Llama of that width (toy tokenizer)
 
-Needs the offline kit ($CALRAY_SHARED, default ../shared).
+Everything is generated or shipped (calray.toy): no data kit, no downloads.
 """
 
 from __future__ import annotations
@@ -27,23 +30,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.cluster_pipeline import random_llama  # noqa: E402
+from benchmarks.cluster_pipeline import TOY_MAP, add_model_options, subject_model  # noqa: E402
 
 MIXTURES = [
-    "c4=1",
-    "gsm8k=1",
-    "codealpaca=1",
-    "c4=1,gsm8k=1,codealpaca=1",
-    "c4=0.6,gsm8k=0.3,codealpaca=0.1",
-    "c4=0.1,gsm8k=0.2,codealpaca=0.7",
+    "toy:web=1",
+    "toy:gsm=1",
+    "toy:code=1",
+    "toy:web=1,toy:gsm=1,toy:code=1",
+    "toy:web=0.6,toy:gsm=0.3,toy:code=0.1",
+    "toy:web=0.1,toy:gsm=0.2,toy:code=0.7",
 ]
-CMAP = {
-    "name": "bench-modes",
-    "dimensions": {
-        "general": [{"task": "wikitext", "limit": 3}, {"task": "tinyshakespeare", "limit": 1}],
-        "commonsense": [{"task": "arc_easy", "limit": 32}],
-    },
-}
 
 
 def main() -> None:
@@ -52,36 +48,29 @@ def main() -> None:
     parser.add_argument("--nsamples", type=int, default=32)
     parser.add_argument("--seqlen", type=int, default=256)
     parser.add_argument("--sparsity", type=float, default=0.6)
-    parser.add_argument("--hidden", type=int, help="use a random Llama of this width instead of stories260k")
-    parser.add_argument("--blocks", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each shard")
+    add_model_options(parser)
     args = parser.parse_args()
-    os.environ.setdefault("CALRAY_SHARED", str(REPO.parent / "shared"))
     tmp = Path(tempfile.mkdtemp(prefix="calray-bench-", dir="/tmp"))
 
     import ray
     import torch
 
     from calray.cluster import Calibration, Job, PoolConfig, start_pool
-    from calray.data import use_sources_file
-    from calray.evaluate import LocalData
-
-    torch.set_num_threads(1)
-    shared = Path(os.environ["CALRAY_SHARED"])
-    model_dir = random_llama(tmp / "model", args.hidden, args.blocks) if args.hidden else shared / "models" / "stories260k"
-    sources = str(REPO / "jobs" / "configs" / "kit_sources.yaml")
-    use_sources_file(sources)
+    torch.set_num_threads(args.threads)
+    model_dir, subject = subject_model(args, tmp)
     os.environ["RAY_AUTH_MODE"] = "disabled"
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp / "ray"), log_to_driver=False)
     rows = []
     try:
         config = PoolConfig(model=str(model_dir), pipelines=1, stages=args.stages, cpus_per_shard=2 / args.stages,
-                            data=LocalData(root=shared / "data"), dense_cache_dir=str(tmp / "dense"),
+                            threads_per_shard=args.threads, dense_cache_dir=str(tmp / "dense"),
                             calibration_cache_dir=str(tmp), stats_dir=str(tmp / "stats"))
-        pool = start_pool(config, name="bench-modes", setup=lambda: use_sources_file(sources))
+        pool = start_pool(config, name="bench-modes")
 
         def trial(mixture: str, mode: str) -> tuple[float, object]:
             job = Job(calibration=Calibration(mixture=mixture, nsamples=args.nsamples, seqlen=args.seqlen),
-                      sparsity=args.sparsity, mode=mode, capability_map=CMAP, name=mode)
+                      sparsity=args.sparsity, mode=mode, capability_map=TOY_MAP, name=mode)
             start = time.perf_counter()
             result = pool.prune_and_evaluate(job)
             assert result.ok, result.error
@@ -100,16 +89,13 @@ def main() -> None:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    subject = f"random Llama hidden {args.hidden}, {args.blocks} blocks" if args.hidden else "stories260k (5 blocks)"
-    print(f"subject: {subject}; {args.stages} stages; {args.nsamples} x {args.seqlen} tokens; SparseGPT {args.sparsity:.0%}")
-    print(f"{'mixture':<34} {'seq s':>6} {'ind s':>6}  {'seq total':>9} {'ind total':>9} {'diff':>6}  per task (seq/ind)")
+    print(f"subject: {subject}; {args.stages} stages; {args.nsamples} x {args.seqlen} tokens; SparseGPT {args.sparsity:.0%}; "
+          f"{args.threads} torch thread(s) per shard")
+    print(f"{'mixture':<38} {'seq s':>6} {'ind s':>6}  {'seq total':>9} {'ind total':>9} {'diff':>6}  per dimension (seq/ind)")
     for mixture, t_seq, t_ind, new, seq, ind in rows:
-        tasks = " ".join(
-            f"{a['task']}={a['retention']:.1f}/{b['retention']:.1f}" for a, b in zip(seq.tasks, ind.tasks)  # type: ignore[attr-defined]
-            if a["retention"] is not None and b["retention"] is not None
-        )
+        dims = " ".join(f"{d}={_fmt(seq.retention.get(d))}/{_fmt(ind.retention.get(d))}" for d in seq.retention)
         mark = "*" if new else " "
-        print(f"{mixture:<34} {t_seq:6.2f} {t_ind:6.2f}{mark} {seq.total:9.2f} {ind.total:9.2f} {ind.total - seq.total:+6.2f}  {tasks}")  # type: ignore[attr-defined]
+        print(f"{mixture:<38} {t_seq:6.2f} {t_ind:6.2f}{mark} {seq.total:9.2f} {ind.total:9.2f} {ind.total - seq.total:+6.2f}  {dims}")
     seq_mean = sum(r[1] for r in rows) / len(rows)
     cached = [r[2] for r in rows if not r[3]]
     first = [r[2] for r in rows if r[3]]
@@ -125,6 +111,17 @@ def main() -> None:
           f"evaluate {phase(inds, 'evaluate'):.2f}")
     diffs = [abs(r[5].total - r[4].total) for r in rows]  # type: ignore[attr-defined]
     print(f"retention total, independent - sequential: mean |diff| {sum(diffs) / len(diffs):.2f} points, max {max(diffs):.2f}")
+    per_dim = []
+    for d in rows[0][4].retention:
+        pairs = [(r[5].retention.get(d), r[4].retention.get(d)) for r in rows]
+        signed = [i - s for i, s in pairs if i is not None and s is not None]
+        if signed:
+            per_dim.append(f"{d} {sum(map(abs, signed)) / len(signed):.2f} (mean signed {sum(signed) / len(signed):+.2f})")
+    print("retention per dimension, independent - sequential: mean |diff| " + "; ".join(per_dim))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 if __name__ == "__main__":

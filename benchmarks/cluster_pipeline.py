@@ -1,17 +1,19 @@
 """J prune-and-evaluate jobs through an S-stage pipeline of shard actors vs one process.
 
 Both sides do the same work, in one run, side by side: per job, calibration windows from the
-data kit (a different mixture each), sequential SparseGPT over every block, and the same
-small capability map; the dense model is evaluated once on each side. The one-process side
-is ``prune_model`` + ``HFModel`` in a loop; the pipeline side submits every job at once to a
-pool of one S-stage pipeline. On a CPU machine the gain is bounded by its cores, so the
-stage utilisation (busy time / wall time per stage, from the shards' own activity logs) and
-the time during which different jobs ran on different stages at once are reported too.
+toy world's sources (a different mixture each), sequential SparseGPT over every block, and
+the toy capability map at a few items per task (``TOY_MAP``); the dense model is evaluated
+once on each side. The one-process side is ``prune_model`` + ``HFModel`` in a loop; the
+pipeline side submits every job at once to a pool of one S-stage pipeline. On a CPU machine
+the gain is bounded by its cores, so the stage utilisation (busy time / wall time per stage,
+from the shards' own activity logs) and the time during which different jobs ran on
+different stages at once are reported too.
 
-    python benchmarks/cluster_pipeline.py                       # stories260k, 6 jobs, 2 stages
-    python benchmarks/cluster_pipeline.py --hidden 512 --blocks 4   # a random Llama of that size instead
+    python benchmarks/cluster_pipeline.py                           # the toy model, 6 jobs, 2 stages
+    python benchmarks/cluster_pipeline.py --model DIR_OR_NAME       # another model (tiny:llama, a directory...)
+    python benchmarks/cluster_pipeline.py --hidden 512 --blocks 4   # a random Llama of that size (toy tokenizer)
 
-Needs the offline kit ($CALRAY_SHARED, default ../shared) for the calibration sources and tasks.
+Everything is generated or shipped (calray.toy): no data kit, no downloads.
 """
 
 from __future__ import annotations
@@ -28,28 +30,60 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-MIXTURES = ["c4=1", "gsm8k=1", "codealpaca=1", "c4=1,gsm8k=1", "alpaca=1", "wiki-sample=1"]
-CMAP = {
-    "name": "bench",
+MIXTURES = ["toy:web=1", "toy:gsm=1", "toy:code=1", "toy:web=1,toy:gsm=1", "toy:instructions=1", "toy:encyclopedia=1"]
+# The toy map (calray/evaluate/maps/toy.yaml) at few items per task, so that a run takes minutes:
+# perplexity documents and generations cost the most, multiple-choice items little.
+TOY_MAP = {
+    "name": "toy-bench",
     "dimensions": {
-        "general": [{"task": "wikitext", "limit": 2}],
-        "commonsense": [{"task": "arc_easy", "limit": 16}],
-        "math": [{"task": "gsm8k", "limit": 4, "num_fewshot": 1, "max_new_tokens": 16}],
+        "general": [{"task": "toy:general_ppl", "metric": "token_perplexity", "limit": 8},
+                    {"task": "toy:knowledge", "metric": "acc", "limit": 48}],
+        "commonsense": [{"task": "toy:commonsense_ppl", "metric": "token_perplexity", "limit": 8},
+                        {"task": "toy:piqa", "metric": "acc", "limit": 48},
+                        {"task": "toy:arc", "metric": "acc", "limit": 48}],
+        "math": [{"task": "toy:math_ppl", "metric": "token_perplexity", "limit": 8},
+                 {"task": "toy:gsm", "metric": "exact_match", "limit": 16}],
+        "code": [{"task": "toy:code_ppl", "metric": "token_perplexity", "limit": 8},
+                 {"task": "toy:humaneval", "metric": "pass@1", "limit": 12}],
     },
 }
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="toy", metavar="DIR_OR_NAME",
+                        help="the model: a directory or a name calray.models resolves (default: toy)")
+    parser.add_argument("--hidden", type=int, help="use a random Llama of this width (toy tokenizer) instead of --model")
+    parser.add_argument("--blocks", type=int, default=4, help="decoder blocks of the --hidden random Llama")
+
+
+def subject_model(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+    """The model directory the options name, and a line describing it."""
+    from transformers import AutoConfig
+
+    from calray.models import resolve_model
+
+    if args.hidden:
+        return random_llama(tmp / "model", args.hidden, args.blocks), f"random Llama hidden {args.hidden}, {args.blocks} blocks"
+    directory = Path(resolve_model(args.model))
+    config = AutoConfig.from_pretrained(directory)
+    return directory, f"{args.model} ({config.num_hidden_layers} blocks, hidden {config.hidden_size})"
+
+
 def random_llama(directory: Path, hidden: int, blocks: int) -> Path:
-    """A random Llama of the given width with stories260k's tokenizer (vocabulary 512)."""
+    """A random Llama of the given width with the toy model's tokenizer (vocabulary 2048)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
-    shared = Path(os.environ["CALRAY_SHARED"]) / "models" / "stories260k"
-    config = LlamaConfig(vocab_size=512, hidden_size=hidden, intermediate_size=hidden * 8 // 3, num_hidden_layers=blocks,
-                         num_attention_heads=max(hidden // 64, 1), max_position_embeddings=512, bos_token_id=1, eos_token_id=2)
+    from calray.toy import MODEL_DIR
+
+    tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 8 // 3,
+                         num_hidden_layers=blocks, num_attention_heads=max(hidden // 64, 1), max_position_embeddings=512,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(directory)
-    AutoTokenizer.from_pretrained(shared).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
     return directory
 
 
@@ -81,11 +115,9 @@ def main() -> None:
     parser.add_argument("--stages", type=int, default=2)
     parser.add_argument("--nsamples", type=int, default=32)
     parser.add_argument("--seqlen", type=int, default=256)
-    parser.add_argument("--hidden", type=int, help="use a random Llama of this width instead of stories260k")
-    parser.add_argument("--blocks", type=int, default=4)
+    add_model_options(parser)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the one process and of each shard")
     args = parser.parse_args()
-    os.environ.setdefault("CALRAY_SHARED", str(REPO.parent / "shared"))
     tmp = Path(tempfile.mkdtemp(prefix="calray-bench-", dir="/tmp"))
     os.environ["RAY_TMPDIR"], os.environ["RAY_AUTH_MODE"] = str(tmp / "ray"), "disabled"
 
@@ -94,17 +126,13 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from calray.cluster import Calibration, Job, PoolConfig, start_pool
-    from calray.data import build_calibration, use_sources_file
-    from calray.evaluate import HFModel, LocalData, capability_map, evaluate_capabilities, retention
+    from calray.data import build_calibration
+    from calray.evaluate import HFModel, capability_map, evaluate_capabilities, retention
     from calray.prune import METHODS, Target, prune_model
 
     torch.set_num_threads(args.threads)
-    shared = Path(os.environ["CALRAY_SHARED"])
-    model_dir = random_llama(tmp / "model", args.hidden, args.blocks) if args.hidden else shared / "models" / "stories260k"
-    sources = str(REPO / "jobs" / "configs" / "kit_sources.yaml")
-    use_sources_file(sources)
-    data = LocalData(root=shared / "data")
-    cmap = capability_map(CMAP)
+    model_dir, subject = subject_model(args, tmp)
+    cmap = capability_map(TOY_MAP)
     mixtures = [MIXTURES[i % len(MIXTURES)] for i in range(args.jobs)]
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     calib = {m: build_calibration(tokenizer, m, nsamples=args.nsamples, seqlen=args.seqlen, cache_dir=tmp).input_ids
@@ -113,12 +141,12 @@ def main() -> None:
     # --- one process ---
     start = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    dense = evaluate_capabilities(HFModel(model, tokenizer, batch_size=16, progress=False), cmap, data=data)
+    dense = evaluate_capabilities(HFModel(model, tokenizer, batch_size=16, progress=False), cmap)
     single = []
     for mixture in mixtures:
         pruned = copy.deepcopy(model)
         prune_model(pruned, calib[mixture], METHODS.get("sparsegpt"), Target(sparsity=0.5), batch_size=8, progress=False)
-        scores = evaluate_capabilities(HFModel(pruned, tokenizer, batch_size=16, progress=False), cmap, data=data)
+        scores = evaluate_capabilities(HFModel(pruned, tokenizer, batch_size=16, progress=False), cmap)
         single.append(retention(scores, dense).total)
     one_process = time.perf_counter() - start
 
@@ -126,11 +154,11 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp / "ray"), log_to_driver=False)
     try:
         config = PoolConfig(model=str(model_dir), pipelines=1, stages=args.stages, cpus_per_shard=2 / args.stages,
-                            threads_per_shard=args.threads, data=data, eval_batch_size=16, dense_cache_dir=str(tmp / "dense"),
+                            threads_per_shard=args.threads, eval_batch_size=16, dense_cache_dir=str(tmp / "dense"),
                             calibration_cache_dir=str(tmp), stats_dir=str(tmp / "stats"))
-        pool = start_pool(config, name="bench-pool", setup=lambda: use_sources_file(sources))
+        pool = start_pool(config, name="bench-pool")
         jobs = [Job(calibration=Calibration(mixture=m, nsamples=args.nsamples, seqlen=args.seqlen), sparsity=0.5,
-                    capability_map=CMAP, name=f"job{i}") for i, m in enumerate(mixtures)]
+                    capability_map=TOY_MAP, name=f"job{i}") for i, m in enumerate(mixtures)]
         start, t0 = time.perf_counter(), time.time()
         results = ray.get([pool.submit(j) for j in jobs])
         piped, t1 = time.perf_counter() - start, time.time()
@@ -142,7 +170,7 @@ def main() -> None:
 
     assert all(r.ok for r in results), [r.error for r in results]
     diff = max(abs((r.total or 0) - (s or 0)) for r, s in zip(results, single))
-    print(f"subject: {'random Llama hidden %d, %d blocks' % (args.hidden, args.blocks) if args.hidden else 'stories260k (5 blocks)'}; "
+    print(f"subject: {subject}; "
           f"{args.jobs} jobs of {args.nsamples} x {args.seqlen} tokens, SparseGPT 50%, {args.threads} torch thread(s)")
     print(f"one process:         {one_process:7.2f} s")
     print(f"{args.stages}-stage pipeline:    {piped:7.2f} s   speed-up x{one_process / piped:.2f}   "
