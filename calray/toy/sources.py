@@ -21,7 +21,7 @@ import numpy as np
 
 from calray.toy import arithmetic, commonsense, general, programs
 from calray.toy import lexicon as lx
-from calray.toy.corpus import DEFAULT_SEED, DOMAIN_DOCUMENTS, Generator, by_text, generate, stream_rng, world
+from calray.toy.corpus import DEFAULT_SEED, DOMAIN_DOCUMENTS, Generator, by_text, generate, stream_rng
 from calray.toy.splits import Split
 from calray.toy.world import World, pick
 

@@ -3,7 +3,6 @@ independent mode's statistics reuse, structured failures, and a shard killed mid
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
