@@ -166,6 +166,15 @@ class SimplexSpace:
             room = np.where(over, 0.0, high - w)
             if room.sum() > 0:
                 w = w + excess * room / room.sum()
+        # Weights below the floor are noise: drop them here, giving their mass to the kept free
+        # sources by their room, so that tidying (which renormalises) moves no fixed weight or bound.
+        noise = (w > 0) & (w < WEIGHT_FLOOR)
+        if noise.any():
+            dropped = float(w[noise].sum())
+            w[noise] = 0.0
+            room = np.where(w >= WEIGHT_FLOOR, high - w, 0.0)
+            if room.sum() > 0:
+                w = w + dropped * room / room.sum()
         out = dict(zip(self.free, w.tolist()))
         out.update(self.fixed)
         return tidy({s: out[s] for s in self.sources})
