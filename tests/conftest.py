@@ -80,15 +80,19 @@ def isolated_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_torch_state() -> Iterator[None]:
+def no_leaked_torch_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test that leaves grad mode off or changes the thread count: the CLI runs
-    in-process here, and a leak breaks an unrelated later test (training, timing)."""
+    in-process here, and a leak breaks an unrelated later test (training, timing). Tests of
+    Ray (and the cluster's) run the driver on one thread, beside the actors on 2 cores."""
     import torch
 
     threads = torch.get_num_threads()
+    if request.node.get_closest_marker("ray") or {"cluster", "sweep"} & set(request.node.path.parts):
+        torch.set_num_threads(1)
+    expected = torch.get_num_threads()
     yield
-    leaked_grad, leaked_threads = not torch.is_grad_enabled(), torch.get_num_threads() != threads
+    leaked_grad, leaked_threads = not torch.is_grad_enabled(), torch.get_num_threads() != expected
     torch.set_grad_enabled(True)
     torch.set_num_threads(threads)
     assert not leaked_grad, "the test left torch grad mode disabled"
-    assert not leaked_threads, f"the test changed torch's thread count from {threads}"
+    assert not leaked_threads, f"the test changed torch's thread count from {expected}"

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from calray.testing import save_tiny_model, tiny_model
 
@@ -38,10 +37,3 @@ def sharded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert (directory / "model.safetensors.index.json").is_file()
     return directory
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from calray.testing import save_tiny_model
 
@@ -45,10 +44,3 @@ def sweep_config(model_dir: Path, tmp: Path, **sections: Any) -> dict[str, Any]:
     config.update(sections)
     return config
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
