@@ -23,14 +23,12 @@ import ray
 import torch
 
 from calray.cluster.pipeline import Pipeline
-from calray.errors import CalrayError
 from calray.evaluate import (
     ContinuationQuery,
     GenerationArgs,
     LoglikelihoodResult,
     TokenLM,
     config_max_length,
-    tokenizer_adds_bos,
 )
 
 
@@ -53,18 +51,10 @@ class PipelineLM(TokenLM):
         add_bos: bool | None = None,
         context_len: int = 1,
     ) -> None:
-        if batch_size < 1:
-            raise CalrayError(f"batch_size must be >= 1, got {batch_size}")
-        if tokenizer.eos_token_id is None and tokenizer.bos_token_id is None:
-            raise CalrayError("the tokenizer has neither an EOS nor a BOS token; evaluation needs one as a prefix")
+        super().__init__(tokenizer, max_length=max_length or config_max_length(config, tokenizer), batch_size=batch_size,
+                         add_bos=add_bos, context_len=context_len, progress=False)
         self.pipeline = pipeline
         self.job_id = job_id
-        self.tokenizer = tokenizer
-        self.batch_size = batch_size
-        self.max_length = max_length or config_max_length(config, tokenizer)
-        self.add_bos = tokenizer_adds_bos(tokenizer) if add_bos is None else add_bos
-        self.context_len = context_len
-        self.progress = False
         self._session: str | None = None  # the generation in progress, whose KV caches the stages hold
         self._fed = 0  # tokens of the current generation the stages have seen
 

@@ -21,7 +21,7 @@ from calray.evaluate.builtin.sources import LocalData, load_local_data
 from calray.evaluate.capabilities import CapabilityMap, TaskSpec, capability_map, load_builtin_maps, register_capability_map
 from calray.evaluate.dense_cache import DenseCache, fingerprint_dir, fingerprint_module
 from calray.evaluate.fake import FakeLM
-from calray.evaluate.hf_model import HFModel, config_max_length, tokenizer_adds_bos
+from calray.evaluate.hf_model import HFModel, config_max_length
 from calray.evaluate.interface import EvalModel, GenerationArgs, LoglikelihoodResult, RollingResult
 from calray.evaluate.registry import CAPABILITY_MAPS, TASKS, get_task, register_task
 from calray.evaluate.retention import ChanceRule, RetentionReport, TaskRetention, retention
@@ -40,7 +40,7 @@ from calray.evaluate.tasks import (
     TaskScore,
     TextItem,
 )
-from calray.evaluate.token_lm import ContinuationQuery, TokenLM, rolling_windows, score_continuations
+from calray.evaluate.token_lm import ContinuationQuery, TokenLM, rolling_windows, score_continuations, tokenizer_adds_bos
 
 load_builtin_maps()
 

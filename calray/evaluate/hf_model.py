@@ -36,12 +36,6 @@ def config_max_length(config: Any, tokenizer: Any, *, cap: int = DEFAULT_MAX_LEN
     return min(2048, cap)
 
 
-def tokenizer_adds_bos(tokenizer: Any) -> bool:
-    """Whether the tokenizer puts BOS in front of a text on its own (then contexts get BOS too)."""
-    probe = tokenizer("a")["input_ids"]
-    return tokenizer.bos_token_id is not None and bool(probe) and probe[0] == tokenizer.bos_token_id
-
-
 class HFModel(TokenLM):
     """Batched log-likelihood, rolling log-likelihood and greedy generation for a transformers
     causal LM, as lm-evaluation-harness's ``HFLM`` computes them.
@@ -65,19 +59,11 @@ class HFModel(TokenLM):
         context_len: int = 1,
         progress: bool | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise CalrayError(f"batch_size must be >= 1, got {batch_size}")
-        if tokenizer.eos_token_id is None and tokenizer.bos_token_id is None:
-            raise CalrayError("the tokenizer has neither an EOS nor a BOS token; evaluation needs one as a prefix")
+        super().__init__(tokenizer, max_length=max_length or model_max_length(model, tokenizer), batch_size=batch_size,
+                         add_bos=add_bos, context_len=context_len, progress=progress)
         self.model = model.eval()
         if device is not None:
             self.model.to(device)
-        self.tokenizer = tokenizer
-        self.batch_size = batch_size
-        self.max_length = max_length or model_max_length(model, tokenizer)
-        self.add_bos = tokenizer_adds_bos(tokenizer) if add_bos is None else add_bos
-        self.context_len = context_len
-        self.progress = progress
 
     @classmethod
     def from_pretrained(

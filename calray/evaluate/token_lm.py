@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from calray.errors import CalrayError
 from calray.evaluate.interface import GenerationArgs, LoglikelihoodResult, RollingResult, cut_at_stop
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,18 @@ def _batches(order: list[int], size: int) -> Iterator[list[int]]:
         yield order[start : start + size]
 
 
+def tokenizer_adds_bos(tokenizer: Any) -> bool:
+    """Whether the tokenizer puts BOS in front of a text on its own (then contexts get BOS too)."""
+    probe = tokenizer("a")["input_ids"]
+    return tokenizer.bos_token_id is not None and bool(probe) and probe[0] == tokenizer.bos_token_id
+
+
 class TokenLM(ABC):
     """String requests -> token batches -> one ``_logits`` call per batch.
 
-    Subclasses set ``tokenizer`` (a transformers tokenizer), ``max_length`` and
-    ``batch_size`` and implement ``_logits``; ``_greedy`` has a cache-free default that a
-    subclass with a KV cache (``HFModel``) replaces.
+    Subclasses pass the tokenizer and the model's ``max_length`` to ``__init__`` (or set the
+    attributes below themselves) and implement ``_logits``; ``_greedy`` has a cache-free
+    default that a subclass with a KV cache (``HFModel``) replaces.
     """
 
     tokenizer: Any
@@ -89,6 +96,21 @@ class TokenLM(ABC):
     add_bos: bool
     context_len: int = 1
     progress: bool | None = None
+
+    def __init__(self, tokenizer: Any, *, max_length: int, batch_size: int = 16, add_bos: bool | None = None,
+                 context_len: int = 1, progress: bool | None = None) -> None:
+        """``add_bos`` None: whether the tokenizer adds BOS on its own; ``context_len``: the
+        rolling-window overlap (1 = lm-eval's disjoint windows)."""
+        if batch_size < 1:
+            raise CalrayError(f"batch_size must be >= 1, got {batch_size}")
+        if tokenizer.eos_token_id is None and tokenizer.bos_token_id is None:
+            raise CalrayError("the tokenizer has neither an EOS nor a BOS token; evaluation needs one as a prefix")
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.add_bos = tokenizer_adds_bos(tokenizer) if add_bos is None else add_bos
+        self.context_len = context_len
+        self.progress = progress
 
     # --- hooks -------------------------------------------------------------------------
     @abstractmethod
