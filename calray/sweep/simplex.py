@@ -161,20 +161,12 @@ class SimplexSpace:
         w = low + (self.remaining - low.sum()) * simplex
         over = w > high
         if over.any():
-            excess = float((w[over] - high[over]).sum())
-            w[over] = high[over]
-            room = np.where(over, 0.0, high - w)
-            if room.sum() > 0:
-                w = w + excess * room / room.sum()
+            w = _reassign(w, over, high, ~over, high)
         # Weights below the floor are noise: drop them here, giving their mass to the kept free
         # sources by their room, so that tidying (which renormalises) moves no fixed weight or bound.
         noise = (w > 0) & (w < WEIGHT_FLOOR)
         if noise.any():
-            dropped = float(w[noise].sum())
-            w[noise] = 0.0
-            room = np.where(w >= WEIGHT_FLOOR, high - w, 0.0)
-            if room.sum() > 0:
-                w = w + dropped * room / room.sum()
+            w = _reassign(w, noise, np.zeros_like(w), w >= WEIGHT_FLOOR, high)
         out = dict(zip(self.free, w.tolist()))
         out.update(self.fixed)
         return tidy({s: out[s] for s in self.sources})
@@ -204,6 +196,15 @@ class SimplexSpace:
         """``n`` mixtures drawn uniformly (flat Dirichlet) through the same map as the searchers use."""
         rng = np.random.default_rng(seed)
         return [self.weights(dict(zip(self.free, rng.uniform(U_LOW, 1.0, len(self.free)).tolist()))) for _ in range(n)]
+
+
+def _reassign(w: np.ndarray, mask: np.ndarray, value: np.ndarray, eligible: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``w`` with ``w[mask]`` set to ``value[mask]``, the mass this removes given to the
+    ``eligible`` entries in proportion to their room below ``high`` (so none overshoots)."""
+    mass = float((w[mask] - value[mask]).sum())
+    w = np.where(mask, value, w)
+    room = np.where(eligible & ~mask, high - w, 0.0)
+    return w + mass * room / room.sum() if room.sum() > 0 else w
 
 
 def compositions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
