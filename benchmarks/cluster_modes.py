@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.cluster_pipeline import TOY_MAP, add_model_options, subject_model  # noqa: E402
+from calray.format import fixed  # noqa: E402
 
 MIXTURES = [
     "toy:web=1",
@@ -70,7 +71,8 @@ def main() -> None:
 
         def trial(mixture: str, mode: str) -> tuple[float, object]:
             job = Job(calibration=Calibration(mixture=mixture, nsamples=args.nsamples, seqlen=args.seqlen),
-                      sparsity=args.sparsity, mode=mode, capability_map=TOY_MAP, name=mode)
+                      prune={"sparsity": args.sparsity, "mode": mode}, evaluation={"capability_map": TOY_MAP},
+                      calibration_metrics="none", name=mode)
             start = time.perf_counter()
             result = pool.prune_and_evaluate(job)
             assert result.ok, result.error
@@ -93,7 +95,7 @@ def main() -> None:
           f"{args.threads} torch thread(s) per shard")
     print(f"{'mixture':<38} {'seq s':>6} {'ind s':>6}  {'seq total':>9} {'ind total':>9} {'diff':>6}  per dimension (seq/ind)")
     for mixture, t_seq, t_ind, new, seq, ind in rows:
-        dims = " ".join(f"{d}={_fmt(seq.retention.get(d))}/{_fmt(ind.retention.get(d))}" for d in seq.retention)
+        dims = " ".join(f"{d}={fixed(seq.retention.get(d))}/{fixed(ind.retention.get(d))}" for d in seq.retention)
         mark = "*" if new else " "
         print(f"{mixture:<38} {t_seq:6.2f} {t_ind:6.2f}{mark} {seq.total:9.2f} {ind.total:9.2f} {ind.total - seq.total:+6.2f}  {dims}")
     seq_mean = sum(r[1] for r in rows) / len(rows)
@@ -119,9 +121,6 @@ def main() -> None:
             per_dim.append(f"{d} {sum(map(abs, signed)) / len(signed):.2f} (mean signed {sum(signed) / len(signed):+.2f})")
     print("retention per dimension, independent - sequential: mean |diff| " + "; ".join(per_dim))
 
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
 
 
 if __name__ == "__main__":

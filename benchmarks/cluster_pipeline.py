@@ -157,8 +157,9 @@ def main() -> None:
                             threads_per_shard=args.threads, eval_batch_size=16, dense_cache_dir=str(tmp / "dense"),
                             calibration_cache_dir=str(tmp), stats_dir=str(tmp / "stats"))
         pool = start_pool(config, name="bench-pool")
-        jobs = [Job(calibration=Calibration(mixture=m, nsamples=args.nsamples, seqlen=args.seqlen), sparsity=0.5,
-                    capability_map=TOY_MAP, name=f"job{i}") for i, m in enumerate(mixtures)]
+        jobs = [Job(calibration=Calibration(mixture=m, nsamples=args.nsamples, seqlen=args.seqlen), prune={"sparsity": 0.5},
+                    evaluation={"capability_map": TOY_MAP}, calibration_metrics="none", name=f"job{i}")
+                for i, m in enumerate(mixtures)]
         start, t0 = time.perf_counter(), time.time()
         results = ray.get([pool.submit(j) for j in jobs])
         piped, t1 = time.perf_counter() - start, time.time()

@@ -29,7 +29,7 @@ from calray.evaluate import (
     TextItem,
     get_task,
 )
-from calray.testing import tiny_model, tiny_tokenizer
+from calray.tiny import tiny_model, tiny_tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

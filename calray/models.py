@@ -36,7 +36,7 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
         return str(MODEL_DIR)
     if text.startswith(TINY_PREFIX):
         from calray.data import cache_root
-        from calray.testing import save_tiny_model
+        from calray.tiny import save_tiny_model
 
         arch = text[len(TINY_PREFIX):]
         directory = cache_root() / "tiny-models" / arch

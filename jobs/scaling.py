@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from calray.cli.calib_options import format_table
+    from calray.format import fixed, format_table
     from calray.cluster import init_ray
     from calray.errors import CalrayError
     from calray.sweep.studies import run_scaling, scaling_sweeps, smoke_overrides
@@ -50,15 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     for config, result in zip(sweeps, results):
         target = config.prune.n_m or f"{config.prune.sparsity:g}"
         for label, r in sorted(result.by_mixture().items(), key=lambda kv: -kv[1]["total"]):
-            rows.append([config.model, target, label, *(_fmt(r[d]) for d in result.dimensions), _fmt(r["total"])])
+            rows.append([config.model, target, label, *(fixed(r[d]) for d in result.dimensions), fixed(r["total"])])
     dims = results[0].dimensions if results else []
     print(format_table(["model", "target", "mixture", *dims, "total"], rows))
     print(f"records: {results[0].tracking_uri} (experiment {results[0].experiment!r})" if results else "no sweeps ran")
     return 0 if all(r.finished() for r in results) else 1
 
-
-def _fmt(value: float) -> str:
-    return f"{value:.1f}" if value == value else "n/a"
 
 
 if __name__ == "__main__":

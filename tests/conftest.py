@@ -70,11 +70,10 @@ def isolated_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("CALRAY_SOURCES", raising=False)
     monkeypatch.setenv("CALRAY_CACHE", str(tmp_path / "calray-cache"))
-    saved = dict(sources_module._SOURCES._items)
+    saved = sources_module._SOURCES.snapshot()
     loaded = set(sources_module._env_loaded)
     yield
-    sources_module._SOURCES._items.clear()
-    sources_module._SOURCES._items.update(saved)
+    sources_module._SOURCES.restore(saved)
     sources_module._env_loaded.clear()
     sources_module._env_loaded.update(loaded)
 

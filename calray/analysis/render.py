@@ -11,19 +11,17 @@ from collections.abc import Sequence
 
 from calray.analysis.stats import SpearmanTable
 from calray.analysis.tables import ComparisonRow, MixtureStats, SingleSourceTable, Stat
+from calray.format import fixed
 
 Cells = tuple[list[str], list[list[str]]]
 
-
-def fmt(value: float, digits: int = 1) -> str:
-    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
 
 
 def fmt_stat(stat: Stat | None) -> str:
     """``mean ± std`` (std only with several seeds), ``n/a`` when undefined."""
     if stat is None or stat.n == 0:
         return "n/a"
-    return fmt(stat.mean) + (f" ± {stat.std:.1f}" if stat.n > 1 and math.isfinite(stat.std) else "")
+    return fixed(stat.mean) + (f" ± {stat.std:.1f}" if stat.n > 1 and math.isfinite(stat.std) else "")
 
 
 def fmt_p(p: float) -> str:
@@ -78,7 +76,7 @@ def best_source_rows(table: SingleSourceTable) -> Cells:
             rows.append([d, "-", "n/a", "-", "-", "-"])
             continue
         own = "unknown" if b.own is None else ("yes" if b.own else "no")
-        rows.append([d, b.source, fmt(b.retention), b.tag or "?", own, ", ".join(b.own_sources) or "none"])
+        rows.append([d, b.source, fixed(b.retention), b.tag or "?", own, ", ".join(b.own_sources) or "none"])
     return header, rows
 
 
@@ -99,7 +97,7 @@ def comparison_rows(rows: Sequence[ComparisonRow], dimensions: Sequence[str]) ->
 
 
 def pareto_rows(front: Sequence[MixtureStats], dimensions: Sequence[str]) -> Cells:
-    return ["mixture", *dimensions, "total"], [[m.label, *(fmt(m.mean(d)) for d in [*dimensions, "total"])] for m in front]
+    return ["mixture", *dimensions, "total"], [[m.label, *(fixed(m.mean(d)) for d in [*dimensions, "total"])] for m in front]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

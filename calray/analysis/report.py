@@ -23,7 +23,6 @@ from calray.analysis.load import (
 from calray.analysis.render import (
     best_source_rows,
     comparison_rows,
-    fmt,
     fmt_p,
     markdown_table,
     pareto_rows,
@@ -40,6 +39,7 @@ from calray.analysis.tables import (
     single_source_table,
 )
 from calray.errors import CalrayError
+from calray.format import fixed
 
 ALPHA = 0.05
 SMALL_N = 10  # below this, spearmanr's t-approximated p-values are rough
@@ -104,7 +104,7 @@ class Report:
         best = [self.single.best[d] for d in self.dimensions if d in self.single.best]
         leader = self.single.leader()
         own = [b for b in best if b.own]
-        parts = [f"{b.dimension} -> {b.source} ({fmt(b.retention)}; "
+        parts = [f"{b.dimension} -> {b.source} ({fixed(b.retention)}; "
                  + ("its own" if b.own else "unknown tag" if b.own is None else f"tagged {b.tag}") + ")" for b in best]
         if len(best) == 1:
             head = "Best single source"
@@ -121,15 +121,15 @@ class Report:
         mixture, single = rows.get("best mixture"), rows.get("best single source")
         if single is None:
             return None
-        text = f"the best single source ({single.label}) {fmt(single.mean('total'))}"
+        text = f"the best single source ({single.label}) {fixed(single.mean('total'))}"
         uniform = rows.get("uniform mix")
-        extra = [f"the uniform mix {fmt(uniform.mean('total'))}"] if uniform is not None else []
-        extra += [f"{what[len('default ('):-1]} alone {fmt(m.mean('total'))}" for what, m in rows.items()
+        extra = [f"the uniform mix {fixed(uniform.mean('total'))}"] if uniform is not None else []
+        extra += [f"{what[len('default ('):-1]} alone {fixed(m.mean('total'))}" for what, m in rows.items()
                   if what.startswith("default") and m is not None]
         if mixture is None:
             return "Total retention: " + ", ".join([text, *extra]) + " (no mixture sweep recorded)."
         delta = mixture.mean("total") - single.mean("total")
-        return (f"The best mixture found ({mixture.label}) retains {fmt(mixture.mean('total'))} in total vs " + text
+        return (f"The best mixture found ({mixture.label}) retains {fixed(mixture.mean('total'))} in total vs " + text
                 + (", " + ", ".join(extra) if extra else "") + f" ({delta:+.1f} points over the best single source).")
 
     # --- the write-up -----------------------------------------------------------------------------

@@ -85,11 +85,3 @@ def calibration_from_args(args: argparse.Namespace, tokenizer: Any, *, seqlen: i
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
     )
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """Plain aligned columns, for terminals and logs alike."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -9,10 +9,9 @@ the best mixture vs the best single source vs the default, and how to open MLflo
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
-from calray.cli.calib_options import format_table
+from calray.format import fixed, format_table, significant
 from calray.cli.tracking_options import add_tracking_options
 
 
@@ -42,14 +41,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: float | None) -> str:
-    return f"{value:.1f}" if value is not None and math.isfinite(value) else "n/a"
-
 
 def print_report(report: Any, *, uri: str, experiment: str) -> None:
     dims = report.scan.dimensions
     print("\nDense model, per task:")
-    print(format_table(["task", "metric", "score"], [[t, m, f"{v:.4g}"] for t, ms in report.dense.items() for m, v in ms.items()]))
+    print(format_table(["task", "metric", "score"], [[t, m, significant(v)] for t, ms in report.dense.items() for m, v in ms.items()]))
     header, rows = report.scan.table()
     print("\nRetention per dimension when pruning on each source alone (pruned / dense x 100):")
     print(format_table(header, rows))
@@ -60,7 +56,7 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
         if trial is None:
             table.append([what, "-", *("n/a" for _ in dims), "n/a"])
             continue
-        table.append([what, trial.label, *(_fmt(trial.retention(d)) for d in dims), _fmt(trial.metrics.get("retention/total"))])
+        table.append([what, trial.label, *(fixed(trial.retention(d)) for d in dims), fixed(trial.metrics.get("retention/total"))])
     print(format_table(["", "mixture", *dims, "total"], table))
     print(f"\n{len(report.scan.trials) + len(report.sweep.trials)} trials in {report.seconds / 60:.1f} minutes, "
           f"recorded in MLflow experiment {experiment!r}. To browse them:")

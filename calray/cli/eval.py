@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from calray.errors import CalrayError
+from calray.format import format_table, significant
 
 
 def register(subparsers: Any) -> None:
@@ -35,15 +36,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
-
-
-def format_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         out.update(dense_model=args.dense, dense=dense.to_dict(), retention=report.to_dict())
         for t in report.tasks:
             ret = t.note if t.retention is None else f"{t.retention:.1f}"
-            rows.append([t.dimension, t.task, t.metric, str(t.n), _fmt(t.chance), _fmt(t.dense), _fmt(t.pruned), ret])
+            rows.append([t.dimension, t.task, t.metric, str(t.n), significant(t.chance), significant(t.dense), significant(t.pruned), ret])
         for dim, value in report.dimensions.items():
             rows.append([dim, "(mean)", "", "", "", "", "", "undefined" if value is None else f"{value:.1f}"])
         rows.append(["total", "", "", "", "", "", "", "undefined" if report.total is None else f"{report.total:.1f}"])
@@ -96,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
             for spec in specs:
                 s = scores.tasks[spec.task]
                 m = spec.resolved_metric
-                rows.append([dim, spec.task, m, str(s.n), _fmt(s.chance.get(m)), "", _fmt(s.metrics[m]), ""])
-    print(format_table(rows))
+                rows.append([dim, spec.task, m, str(s.n), significant(s.chance.get(m)), "", significant(s.metrics[m]), ""])
+    print(format_table(rows[0], rows[1:]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from calray.cli.prune import check_device
     from calray.models import resolve_model
     from calray.prune.model_io import load_pretrained, resolve_seqlen
-    from calray.prune.perplexity import perplexity
+    from calray.prune.perplexity import token_perplexity
     from calray.prune.text import encode, read_texts
 
     check_device(args.device)
@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = load_pretrained(resolve_model(args.model))
     seqlen = resolve_seqlen(args.seqlen, model.config)
     tokens = encode(tokenizer, read_texts(args.text))
-    ppl, windows = perplexity(model.to(args.device), tokens, seqlen=seqlen, batch_size=args.batch_size)
+    ppl, windows = token_perplexity(model.to(args.device), tokens, seqlen=seqlen, batch_size=args.batch_size)
     print(f"perplexity {ppl:.4f} on {args.text} ({windows} windows of {seqlen} tokens)")
     return 0

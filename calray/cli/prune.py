@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     calib = calibration_from_args(args, tokenizer, seqlen=seqlen)
     config = {
         "model": args.model, "method": args.method, "target": str(target), "sparsity": target.sparsity,
-        "n_m": list(target.n_m) if target.n_m else None, "mixture": calib.mixture.spec(),
+        "n_m": list(target.n_m) if target.n_m else None, "mixture": calib.mixture.text(),
         "mixture_id": calib.mixture.id, "counts": calib.counts, "calibration_id": calib.id,
         "nsamples": calib.nsamples, "seqlen": seqlen, "seed": args.seed, "sampling": calib.sampling,
         "include": args.include, "exclude": args.exclude, "layer_errors": args.layer_errors,

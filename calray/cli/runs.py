@@ -11,7 +11,7 @@ import argparse
 import math
 from typing import Any
 
-from calray.cli.calib_options import format_table
+from calray.format import format_table, significant
 from calray.cli.tracking_options import add_tracking_options
 from calray.errors import CalrayError
 
@@ -73,11 +73,5 @@ def render(runs: list[Any], *, kind: str, sort: str, limit: int | None) -> str:
     ordered = sorted(runs, key=key)[:limit]
     header = ["run", "name", "status", *(c.split("/", 1)[-1] if c.startswith("retention/") else c for c in cols)]
     rows = [[r.info.run_id, r.data.tags.get("mlflow.runName", ""), r.info.status,
-             *(_fmt(r.data.metrics.get(c)) for c in cols)] for r in ordered]
+             *(significant(r.data.metrics.get(c)) for c in cols)] for r in ordered]
     return format_table(header, rows)
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"

@@ -1,9 +1,9 @@
 """``calray sweep``: calibration-mixture studies through a pool of shard actors.
 
-    calray sweep --config jobs/configs/toy_sweep.yaml
-    calray sweep --config jobs/configs/toy_sweep.yaml --set search.num_samples=8 --set prune.sparsity=0.6
-    calray sweep --config jobs/configs/toy_sweep.yaml --resume       # continue an interrupted sweep
-    calray sweep --config jobs/configs/toy_sweep.yaml --single-source --seeds 0 1 2   # each source alone
+    calray sweep --config jobs/configs/toy.yaml
+    calray sweep --config jobs/configs/toy.yaml --set search.num_samples=8 --set prune.sparsity=0.6
+    calray sweep --config jobs/configs/toy.yaml --resume       # continue an interrupted sweep
+    calray sweep --config jobs/configs/toy.yaml --single-source --seeds 0 1 2   # each source alone
 
 Every trial is recorded in MLflow (``calray runs`` lists them); the end prints the mixtures
 ranked by the objective and the best one. ``--smoke-test`` shrinks any config to a one-minute
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from calray.cli.calib_options import format_table
+from calray.format import format_table
 from calray.cli.tracking_options import add_tracking_options
 
 

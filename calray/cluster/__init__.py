@@ -14,7 +14,7 @@ to any process of the Ray job; Tune trials (calray.sweep) are its clients::
     init_ray()                                          # or init_ray("auto") inside `ray job submit`
     pool = start_pool(PoolConfig(model="models/llama-8b", pipelines=2, stages=4))
     job = Job(calibration=Calibration(mixture="c4=0.5,gsm8k=0.5", nsamples=128, seqlen=2048),
-              method="sparsegpt", sparsity=0.6, mode="independent", capability_map="paper", limit=100)
+              prune={"sparsity": 0.6, "mode": "independent"}, evaluation={"capability_map": "paper", "limit": 100})
     result = pool.prune_and_evaluate(job)               # JobResult: retention per dimension, scores, timings
     # in a Tune trial:  connect_pool().prune_and_evaluate(job).metrics()
 
@@ -30,18 +30,17 @@ and jobs/ import this package.
 from calray.cluster.entry import PruneEvalConfig, run_prune_eval
 from calray.cluster.errors import JobLost, ShardBusy, ShardMemoryError, StatisticsMissing
 from calray.cluster.eval_model import PipelineLM
-from calray.cluster.job import MODES, Calibration, Job, JobError, JobResult, PruneSpec
+from calray.cluster.job import Calibration, Job, JobError, JobResult
 from calray.cluster.loading import ShardModel, checkpoint_files, load_shard
-from calray.cluster.pipeline import Pipeline, ShardOptions, partition
+from calray.cluster.pipeline import Pipeline, partition
 from calray.cluster.client import PoolClient, connect_pool, start_pool
 from calray.cluster.pool import DEFAULT_NAME, PoolConfig, PoolCore
 from calray.cluster.runtime import init_ray, require_resources
-from calray.cluster.shard import ShardWorker
+from calray.cluster.shard import ShardOptions, ShardWorker
 from calray.cluster.stats_cache import StatisticsCache
 
 __all__ = [
     "DEFAULT_NAME",
-    "MODES",
     "Calibration",
     "Job",
     "JobError",
@@ -53,7 +52,6 @@ __all__ = [
     "PoolConfig",
     "PoolCore",
     "PruneEvalConfig",
-    "PruneSpec",
     "ShardBusy",
     "ShardMemoryError",
     "ShardModel",

@@ -16,8 +16,9 @@ from typing import Any
 
 import ray
 
+from calray.cluster.errors import raising_cause
 from calray.cluster.job import Job, JobResult
-from calray.cluster.pool import DEFAULT_NAME, PoolConfig, PoolCore, task_cause
+from calray.cluster.pool import DEFAULT_NAME, PoolConfig, PoolCore
 from calray.cluster.runtime import require_resources
 from calray.config import validate
 from calray.errors import CalrayError
@@ -40,25 +41,15 @@ class PoolClient:
         """Run a job and wait for its result. A job's own failure (NaN, a Hessian no damping
         fixes, a job that can never fit) is a ``failed`` result; a bad request (unknown source,
         task or map) raises ``CalrayError``."""
-        try:
+        with raising_cause(CalrayError):
             return ray.get(self.submit(job))  # type: ignore[no-any-return]
-        except ray.exceptions.RayTaskError as exc:
-            cause = task_cause(exc)
-            if isinstance(cause, CalrayError):
-                raise cause from None
-            raise
 
     def dense_scores(self, job: Job | dict[str, Any]) -> dict[str, dict[str, float]]:
-        """The dense model's scores (task -> metric -> value) on the job's capability map (its
-        ``capability_map``, ``dimensions``, ``limit``, ``max_new_tokens`` and ``eval_seed``)."""
+        """The dense model's scores (task -> metric -> value) on the job's ``evaluation`` settings
+        (capability map, dimensions, limit, max_new_tokens and eval_seed)."""
         job = job if isinstance(job, Job) else validate(Job, job, "job")
-        try:
+        with raising_cause(CalrayError):
             return ray.get(self.actor.dense_scores.remote(job))  # type: ignore[no-any-return]
-        except ray.exceptions.RayTaskError as exc:
-            cause = task_cause(exc)
-            if isinstance(cause, CalrayError):
-                raise cause from None
-            raise
 
     def capacity(self) -> dict[str, Any]:
         """Pipelines, stages, device, ``slots`` (jobs to keep in flight), load and counters."""

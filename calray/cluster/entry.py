@@ -6,15 +6,17 @@ pool: {pipelines: 1, stages: 2, cpus_per_shard: 0.5}
 sources_file: sources.yaml                   # optional: point sources at local files
 data: {root: ${CALRAY_SHARED}/data}          # where evaluation tasks read their items
 capability_map: paper                        # a registered name, a YAML path or a mapping
-defaults: {method: sparsegpt, sparsity: 0.5, limit: 8, calibration: {nsamples: 8, seqlen: 64}}
+defaults: {prune: {sparsity: 0.5}, evaluation: {limit: 8}, calibration: {nsamples: 8, seqlen: 64}}
 jobs:
   - {name: c4, calibration: {mixture: c4=1}}
-  - {name: mix, calibration: {mixture: "c4=0.5,gsm8k=0.5"}, mode: independent}
+  - {name: mix, calibration: {mixture: "c4=0.5,gsm8k=0.5"}, prune: {mode: independent}}
 output: prune_eval.jsonl                     # one JobResult per line
 ```
 
 ``$VARS`` and ``~`` expand in every string; relative paths (model, sources_file, data) are
-relative to the config file. Every job is submitted at once, so the pool pipelines them.
+relative to the config file. A job entry has ``calray.cluster.Job``'s fields; ``defaults`` and
+then the entry are merged key by key over ``{evaluation: {capability_map: ...}}``. Every job is
+submitted at once, so the pool pipelines them.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 class PruneEvalConfig(StrictModel):
     """See the module docstring. ``pool`` takes ``PoolConfig``'s fields except ``model`` and
-    ``data``, which are given here; ``defaults`` are merged under every entry of ``jobs``."""
+    ``data``, which are given here; ``defaults`` are merged (key by key) under every entry of ``jobs``."""
 
     model: str
     pool: dict[str, Any] = {}
@@ -98,10 +100,8 @@ def run_prune_eval(config: PruneEvalConfig) -> list[JobResult]:
     """
     import ray
 
-    jobs = [
-        validate(Job, _merge({"capability_map": config.capability_map, **config.defaults}, spec), f"job {i}")
-        for i, spec in enumerate(config.jobs)
-    ]
+    base = _merge({"evaluation": {"capability_map": config.capability_map}}, config.defaults)
+    jobs = [validate(Job, _merge(base, entry), f"job {i}") for i, entry in enumerate(config.jobs)]
     pool_config = validate(
         PoolConfig, {**config.pool, "model": resolve_model(config.model), "data": config.data}, "pool"
     )

@@ -8,9 +8,17 @@
   crash; the pool runs the job again from the start.
 - ``StatisticsMissing``: independent mode asked for per-source statistics a shard does not
   hold (evicted, or lost in a restart); the pool computes them again and retries.
+
+``RETRYABLE`` lists what the pool re-runs a job for; ``raising_cause`` unwraps a Ray task
+error into its cause, where the pool and the client need to tell these apart.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import ray
 
 from calray.errors import CalrayError
 
@@ -29,3 +37,25 @@ class JobLost(Exception):
 
 class StatisticsMissing(Exception):
     """The shard lacks the per-source statistics named in the message; compute them again."""
+
+
+RETRYABLE = (ray.exceptions.RayActorError, JobLost, StatisticsMissing)
+"""What makes the pool run a job again: a crashed shard, or a shard that lost what the job needs."""
+
+
+def task_cause(exc: BaseException) -> BaseException:
+    """The exception a Ray task raised, unwrapped from ``RayTaskError``."""
+    return getattr(exc, "cause", None) or exc
+
+
+@contextmanager
+def raising_cause(*kinds: type[BaseException]) -> Iterator[None]:
+    """Inside the block, a ``RayTaskError`` whose cause is one of ``kinds`` is raised as that
+    cause, without Ray's wrapper: callers catch ``JobLost`` or ``CalrayError`` as themselves."""
+    try:
+        yield
+    except ray.exceptions.RayTaskError as exc:
+        cause = task_cause(exc)
+        if isinstance(cause, kinds):
+            raise cause from None
+        raise

@@ -6,20 +6,22 @@ evaluate on. It is validated where it is built, in the client, so a bad trial co
 before it reaches a GPU::
 
     job = Job(calibration=Calibration(mixture="c4=0.5,gsm8k=0.5", nsamples=128, seqlen=2048),
-              method="sparsegpt", sparsity=0.6, mode="independent", capability_map="paper", limit=100)
+              prune={"method": "sparsegpt", "sparsity": 0.6, "mode": "independent"},
+              evaluation={"capability_map": "paper", "limit": 100})
     result = pool.prune_and_evaluate(job)
     result.total, result.retention["math"], result.metrics()     # what tune.report takes
 
-Modes: ``sequential`` prunes each block on the outputs of the already-pruned blocks before it
-(the paper's setting; its windows are the mixture's ``nsamples`` windows allocated to sources
-by weight). ``independent`` prunes every block from statistics of the *dense* model's
+Modes (``PruneSettings.mode``): ``sequential`` prunes each block on the outputs of the
+already-pruned blocks before it (the paper's setting; its windows are the mixture's
+``nsamples`` windows allocated to sources by weight). ``independent`` prunes every block from statistics of the *dense* model's
 activations, H(mix) = sum_s w_s H_s with each source's H computed once on that source's first
 ``nsamples`` windows, so weights may be any non-negative reals and a new mixture costs only
 the solves and the evaluation.
 
 ``calibration_metrics`` asks the pool for the information metrics of the job's calibration
 set (``calray.data``'s definitions) in ``result.calibration["metrics"]``: ``tokens`` the
-token-level ones, ``all`` also the perplexity under the dense model.
+token-level ones, ``all`` (the default, as in a sweep config) also the perplexity under the
+dense model.
 """
 
 from __future__ import annotations
@@ -34,14 +36,13 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from calray.config import StrictModel
 from calray.errors import CalrayError
-from calray.prune import METHODS, PruningMethod, Target
-
-Mode = Literal["sequential", "independent"]
-MODES: tuple[str, ...] = ("sequential", "independent")
+from calray.data import MetricsLevel
+from calray.evaluate import EvaluationSettings
+from calray.prune import PruneSettings
 
 
 class Calibration(StrictModel):
-    """A mixture of registered sources (windows built by the pool, once per distinct spec)
+    """A mixture of registered sources (windows built by the pool, once per distinct setting)
     or explicit ``windows`` (nsamples, seqlen) token ids. ``seqlen`` None: the model's
     context capped at 2048 (``calray.prune.resolve_seqlen``)."""
 
@@ -86,71 +87,23 @@ class Calibration(StrictModel):
         return self
 
 
-@dataclass(frozen=True)
-class PruneSpec:
-    """What a shard needs to prune its blocks: the method with its options, the target, and
-    the driver's settings (the same arguments ``calray.prune.prune_model`` takes)."""
-
-    method: str = "sparsegpt"
-    method_options: tuple[tuple[str, Any], ...] = ()
-    sparsity: float | None = None
-    n_m: str | None = None
-    batch_size: int = 8
-    layer_errors: bool = True
-    include: tuple[str, ...] = ("*",)
-    exclude: tuple[str, ...] = ()
-
-    def pruning_method(self) -> PruningMethod:
-        method = METHODS.get(self.method)
-        return dataclasses.replace(method, **dict(self.method_options)) if self.method_options else method  # type: ignore[type-var]
-
-    def target(self) -> Target:
-        return Target.parse(sparsity=self.sparsity, n_m=self.n_m)
-
-
 class Job(StrictModel):
-    """One prune-and-evaluate request; see the module docstring."""
+    """One prune-and-evaluate request; see the module docstring. ``prune`` and ``evaluation``
+    are the same models the sweep config's sections are (a dict is validated into them)."""
 
     calibration: Calibration
-    method: str = "sparsegpt"
-    method_options: dict[str, float | int] = {}
-    sparsity: float | None = None
-    n_m: str | None = None
-    mode: Mode = "sequential"
-    capability_map: str | dict[str, Any] = "paper"
-    dimensions: list[str] | None = None
-    limit: int | None = Field(default=None, ge=1)
-    max_new_tokens: int | None = Field(default=None, ge=1)
-    batch_size: int = Field(default=8, ge=1)
-    layer_errors: bool = True
-    include: tuple[str, ...] = ("*",)
-    exclude: tuple[str, ...] = ()
-    eval_seed: int = 0
-    calibration_metrics: Literal["none", "tokens", "all"] = "none"
+    prune: PruneSettings
+    evaluation: EvaluationSettings = EvaluationSettings()
+    calibration_metrics: MetricsLevel = "all"
     name: str = ""
 
     @model_validator(mode="after")
-    def _prunable(self) -> Job:
+    def _known_method(self) -> Job:
         try:
-            Target.parse(sparsity=self.sparsity, n_m=self.n_m)  # exactly one of the two
-            self.prune_spec().pruning_method()
+            self.prune.pruning_method()  # registered, and takes the options given
         except CalrayError as exc:
             raise ValueError(str(exc)) from None
-        except TypeError as exc:  # an unknown method option
-            raise ValueError(f"method {self.method!r} does not take options {sorted(self.method_options)}: {exc}") from None
         return self
-
-    def prune_spec(self) -> PruneSpec:
-        return PruneSpec(
-            method=self.method,
-            method_options=tuple(sorted(self.method_options.items())),
-            sparsity=self.sparsity if self.n_m is None else None,
-            n_m=self.n_m,
-            batch_size=self.batch_size,
-            layer_errors=self.layer_errors,
-            include=tuple(self.include),
-            exclude=tuple(self.exclude),
-        )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -236,18 +235,3 @@ def load_shard(
                 module._buffers[key] = buffer.to(device)
     log.info("loaded blocks [%d, %d) of %s: %d tensors", start, stop, model_dir, len(read))
     return ShardModel(model=model, start=start, stop=stop, tensors_read=tuple(sorted(read)))
-
-
-def model_summary(model_dir: str | Path) -> dict[str, Any]:
-    """What a pool needs before loading anything: block count, hidden size, vocabulary."""
-    config = AutoConfig.from_pretrained(model_dir)
-    check_supported(config, source=str(model_dir))
-    text = config.get_text_config()
-    model = skeleton(config)
-    return {
-        "model_type": config.model_type,
-        "num_blocks": len(adapter_for(model).blocks),
-        "hidden_size": int(text.hidden_size),
-        "vocab_size": int(text.vocab_size),
-        "config": config,
-    }

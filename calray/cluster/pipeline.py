@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +30,9 @@ from ray.util.placement_group import PlacementGroup, placement_group, remove_pla
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from calray.cluster.errors import ShardBusy
-from calray.cluster.job import PruneSpec
-from calray.cluster.shard import CONCURRENCY_GROUPS, Reduce, ShardWorker
+from calray.cluster.shard import CONCURRENCY_GROUPS, Reduce, ShardOptions, ShardWorker
 from calray.errors import CalrayError
+from calray.prune import PruneSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +54,6 @@ def partition(num_blocks: int, stages: int) -> list[tuple[int, int]]:
         bounds.append((start, stop))
         start = stop
     return bounds
-
-
-@dataclass(frozen=True)
-class ShardOptions:
-    """How every shard of a pipeline is started (see ``ShardWorker`` for the meaning)."""
-
-    device: str = "cpu"  # "cpu" or "cuda": one GPU per shard
-    cpus: float = 1.0  # CPUs reserved per shard (a fraction is fine on a CPU machine)
-    threads: int = 1  # torch threads per shard
-    dtype: str | None = None
-    max_jobs: int = 4
-    stats_memory_bytes: int = 2 << 30
-    stats_dir: str | None = None
-    stats_disk_bytes: int | None = None
-    max_restarts: int = 3
-    attn_implementation: str | None = None
-    setup: Callable[[], None] | None = None
-
-    def bundle(self) -> dict[str, float]:
-        return {"CPU": self.cpus, "GPU": 1} if self.device == "cuda" else {"CPU": self.cpus}
 
 
 @dataclass
@@ -112,12 +92,7 @@ class Pipeline:
                 max_task_retries=0,  # a crashed task is re-run by the pool, as a whole job
                 name=f"{name}/stage{stage}" if name else None,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=stage),
-            ).remote(
-                model_dir, start, stop, device=options.device, dtype=options.dtype, threads=options.threads,
-                max_jobs=options.max_jobs, stats_memory_bytes=options.stats_memory_bytes, stats_dir=options.stats_dir,
-                stats_disk_bytes=options.stats_disk_bytes, attn_implementation=options.attn_implementation,
-                setup=options.setup,
-            )
+            ).remote(model_dir, start, stop, options)
             shards.append(actor)
         pipeline = cls(shards=shards, bounds=list(bounds), group=group, index=index)
         ray.get([s.describe.remote() for s in shards])  # loaded (constructor errors surface here)
@@ -155,12 +130,14 @@ class Pipeline:
                 pass
 
     # --- pruning -----------------------------------------------------------------------------
-    def prune_sequential(self, job_id: str, spec: PruneSpec, windows: ray.ObjectRef | torch.Tensor) -> list[ray.ObjectRef]:
+    def prune_sequential(
+        self, job_id: str, settings: PruneSettings, windows: ray.ObjectRef | torch.Tensor
+    ) -> list[ray.ObjectRef]:
         """Chain the stages: each prunes on the previous one's pruned outputs. Returns the
         per-stage report refs (the last one resolves when the whole job is pruned)."""
         hidden, reports = windows, []
         for shard in self.shards:
-            hidden, report = shard.prune_sequential.remote(job_id, spec, hidden)
+            hidden, report = shard.prune_sequential.remote(job_id, settings, hidden)
             reports.append(report)
         return reports
 
@@ -183,9 +160,11 @@ class Pipeline:
                 out[key] = max(lacking)
         return out
 
-    def prune_independent(self, job_id: str, spec: PruneSpec, parts: Sequence[tuple[float, str]]) -> list[ray.ObjectRef]:
+    def prune_independent(
+        self, job_id: str, settings: PruneSettings, parts: Sequence[tuple[float, str]]
+    ) -> list[ray.ObjectRef]:
         """Every stage solves its blocks at once from its cached statistics."""
-        return [s.prune_independent.remote(job_id, spec, list(parts)) for s in self.shards]
+        return [s.prune_independent.remote(job_id, settings, list(parts)) for s in self.shards]
 
     # --- evaluation ----------------------------------------------------------------------------
     def forward(

@@ -7,7 +7,7 @@ finds it from any other process (a Tune trial)::
 
     pool = start_pool(PoolConfig(model="models/llama", pipelines=2, stages=4))
     result = pool.prune_and_evaluate(Job(calibration=Calibration(mixture="c4=1", nsamples=128),
-                                         sparsity=0.6, capability_map="paper", limit=100))
+                                         prune={"sparsity": 0.6}, evaluation={"limit": 100}))
     pool.capacity()["slots"]     # how many jobs to keep in flight: one per stage of every pipeline
 
 A request goes to the pipeline with the fewest jobs in flight. Dense scores are computed once
@@ -25,19 +25,21 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import ray
 from pydantic import Field
 from transformers import AutoConfig, AutoTokenizer
 
 from calray.cluster.calib_metrics import CalibrationMetrics, window_perplexities
-from calray.cluster.errors import JobLost, ShardBusy, StatisticsMissing
+from calray.cluster.errors import RETRYABLE, ShardBusy, raising_cause
 from calray.cluster.eval_model import PipelineLM
 from calray.cluster.job import Job, JobError, JobResult
 from calray.cluster.loading import checkpoint_files, skeleton
-from calray.cluster.pipeline import Pipeline, ShardOptions, partition
+from calray.cluster.pipeline import Pipeline, partition
+from calray.cluster.shard import ShardOptions
 from calray.cluster.windows import JobWindows, WindowBuilder
 from calray.config import StrictModel
 from calray.data import cache_root
@@ -47,13 +49,14 @@ from calray.evaluate import (
     CapabilityScores,
     DenseCache,
     LocalData,
-    capability_map,
     evaluate_capabilities,
     fingerprint_dir,
     retention,
 )
 from calray.models import resolve_model
-from calray.prune import PruningReport, adapter_for, statistic_needed
+from calray.prune import PruningReport, adapter_for
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +86,15 @@ class PoolConfig(StrictModel):
     data: LocalData | None = None
     attn_implementation: str | None = None
 
-
-def task_cause(exc: BaseException) -> BaseException:
-    """The exception a Ray task raised, unwrapped from ``RayTaskError``."""
-    return getattr(exc, "cause", None) or exc
-
-
-RETRYABLE = (ray.exceptions.RayActorError, JobLost, StatisticsMissing)
+    def shard_options(self, *, device: str, stats_dir: str, setup: Any = None) -> ShardOptions:
+        """How the pool starts its shards: this config's shard settings on ``device``."""
+        gib = 1 << 30
+        return ShardOptions(
+            device=device, cpus=self.cpus_per_shard, threads=self.threads_per_shard, dtype=self.dtype,
+            max_jobs=self.max_jobs_per_shard, stats_memory_bytes=int(self.stats_memory_gb * gib), stats_dir=stats_dir,
+            stats_disk_bytes=int(self.stats_disk_gb * gib) if self.stats_disk_gb is not None else None,
+            max_restarts=self.max_restarts, attn_implementation=self.attn_implementation, setup=setup,
+        )
 
 
 class PoolCore:
@@ -109,12 +114,7 @@ class PoolCore:
         self.num_blocks = len(adapter_for(skeleton(self.model_config)).blocks)
         self.device = self._device(config)
         stats_dir = config.stats_dir or str(cache_root() / "statistics" / self.fingerprint)
-        options = ShardOptions(
-            device=self.device, cpus=config.cpus_per_shard, threads=config.threads_per_shard, dtype=config.dtype,
-            max_jobs=config.max_jobs_per_shard, stats_memory_bytes=int(config.stats_memory_gb * (1 << 30)),
-            stats_dir=stats_dir, stats_disk_bytes=int(config.stats_disk_gb * (1 << 30)) if config.stats_disk_gb is not None else None,
-            max_restarts=config.max_restarts, attn_implementation=config.attn_implementation, setup=setup,
-        )
+        options = config.shard_options(device=self.device, stats_dir=stats_dir, setup=setup)
         bounds = partition(self.num_blocks, config.stages)
         self.pipelines = [
             Pipeline.create(self.model_dir, bounds, options, index=p, name=f"{name}/pipeline{p}") for p in range(config.pipelines)
@@ -144,56 +144,58 @@ class PoolCore:
         if not isinstance(job, Job):
             raise CalrayError(f"prune_and_evaluate takes a Job, got {type(job).__name__}")
         started = time.time()
-        cmap = self._capability_map(job)
-        windows = self.windows.for_job(job.calibration, sequential=job.mode == "sequential")
+        cmap = job.evaluation.selected_map()
+        windows = self.windows.for_job(job.calibration, sequential=job.prune.mode == "sequential")
         run = uuid.uuid4().hex[:10]
-        last: BaseException | None = None
-        for attempt in range(1, self.config.max_attempts + 1):
-            pipeline = self._acquire()
-            job_id = f"{job.name or 'job'}-{run}-{attempt}"
-            self._running[job_id] = {"name": job.name, "pipeline": pipeline.index, "attempt": attempt, "phase": "queued",
+
+        def attempt(pipeline: Pipeline, number: int) -> JobResult:
+            job_id = f"{job.name or 'job'}-{run}-{number}"
+            self._running[job_id] = {"name": job.name, "pipeline": pipeline.index, "attempt": number, "phase": "queued",
                                      "since": time.time()}
             try:
                 result = self._run(job, pipeline, job_id, cmap, windows)
                 if result.ok and job.calibration_metrics != "none":
                     result = self._with_calibration_metrics(result, job, pipeline, windows)
-                timings = {**result.timings, "total": time.time() - started}
-                status = "completed" if result.ok else "failed"
-                with self._lock:
-                    self._counts[status] += 1
-                return dataclasses.replace(result, attempts=attempt, timings=timings)
-            except RETRYABLE as exc:
-                last = exc
-                with self._lock:
-                    self._counts["retried"] += 1
-                log.warning("job %s: attempt %d lost a shard (%s); running it again", job_id, attempt, type(task_cause(exc)).__name__)
-                self._heal(pipeline)
             finally:
                 self._running.pop(job_id, None)
                 pipeline.release(job_id)
-                self._done(pipeline)
-        raise CalrayError(f"job {job.name!r} lost a shard in each of its {self.config.max_attempts} attempts; last: {last}")
+            status = "completed" if result.ok else "failed"
+            with self._lock:
+                self._counts[status] += 1
+            return dataclasses.replace(result, attempts=number, timings={**result.timings, "total": time.time() - started})
+
+        return self._with_retries(f"job {job.name!r}", attempt, count=True)
 
     def dense_scores(self, job: Job) -> dict[str, dict[str, float]]:
         """The dense model's scores (task -> metric -> value) on ``job``'s capability map, as every
         job of that map is compared with (computed once, then cached)."""
-        cmap = self._capability_map(job)
+        cmap = job.evaluation.selected_map()
+
+        def attempt(pipeline: Pipeline, _: int) -> dict[str, dict[str, float]]:
+            return {t: dict(s.metrics) for t, s in self._dense_scores(cmap, pipeline, job).tasks.items()}
+
+        return self._with_retries("the dense evaluation", attempt)
+
+    def _with_retries(self, what: str, attempt: Callable[[Pipeline, int], T], *, count: bool = False) -> T:
+        """The pool's one retry policy: run ``attempt`` on the least loaded pipeline; when it
+        loses a shard (``RETRYABLE``, also inside a Ray task error), heal the pipeline and run
+        it again, up to ``max_attempts`` times. ``count`` adds the re-runs to ``retried``."""
         last: BaseException | None = None
-        for _ in range(self.config.max_attempts):
+        for number in range(1, self.config.max_attempts + 1):
             pipeline = self._acquire()
             try:
-                return {t: dict(s.metrics) for t, s in self._dense_scores(cmap, pipeline, job).tasks.items()}
+                with raising_cause(*RETRYABLE):
+                    return attempt(pipeline, number)
             except RETRYABLE as exc:
                 last = exc
-                self._heal(pipeline)
-            except ray.exceptions.RayTaskError as exc:
-                if not isinstance(task_cause(exc), RETRYABLE):
-                    raise
-                last = exc
+                if count:
+                    with self._lock:
+                        self._counts["retried"] += 1
+                log.warning("%s: attempt %d lost a shard (%s); running it again", what, number, type(exc).__name__)
                 self._heal(pipeline)
             finally:
                 self._done(pipeline)
-        raise CalrayError(f"the dense evaluation lost a shard in each of its {self.config.max_attempts} attempts; last: {last}")
+        raise CalrayError(f"{what} lost a shard in each of its {self.config.max_attempts} attempts; last: {last}")
 
     def _with_calibration_metrics(self, result: JobResult, job: Job, pipeline: Pipeline, windows: JobWindows) -> JobResult:
         assert windows.allocated is not None
@@ -202,12 +204,7 @@ class PoolCore:
         if job.calibration_metrics == "all":
             lm = PipelineLM(pipeline, None, self.tokenizer, config=self.model_config, batch_size=self.config.eval_batch_size)
             perplexity = functools.partial(window_perplexities, lm)
-        try:
-            metrics = self.calibration_metrics.compute(ids, keys, perplexity=perplexity)
-        except ray.exceptions.RayTaskError as exc:
-            if isinstance(task_cause(exc), RETRYABLE):
-                raise task_cause(exc) from None
-            raise
+        metrics = self.calibration_metrics.compute(ids, keys, perplexity=perplexity)
         return dataclasses.replace(result, calibration={**result.calibration, "metrics": metrics})
 
     def _heal(self, pipeline: Pipeline) -> None:
@@ -258,34 +255,31 @@ class PoolCore:
     # --- one attempt -----------------------------------------------------------------------------
     def _run(self, job: Job, pipeline: Pipeline, job_id: str, cmap: CapabilityMap, windows: JobWindows) -> JobResult:
         timings: dict[str, float] = {}
-        sequential = job.mode == "sequential"
-        spec = job.prune_spec()
-        base = {"name": job.name, "mode": job.mode, "calibration": windows.info, "pipeline": pipeline.index}
+        settings = job.prune
+        sequential = settings.mode == "sequential"
+        base = {"name": job.name, "mode": settings.mode, "calibration": windows.info, "pipeline": pipeline.index}
         clock = time.time()
         try:
-            self._admit(pipeline, job_id, job, windows, sequential)
-            timings["queued"] = time.time() - clock
-            if not sequential and statistic_needed(spec.pruning_method(), layer_errors=spec.layer_errors) != "none":
-                self._phase(job_id, "statistics")
+            with raising_cause(*RETRYABLE, CalrayError):
+                self._admit(pipeline, job_id, job, windows, sequential)
+                timings["queued"] = time.time() - clock
+                if not sequential and settings.needs_calibration():
+                    self._phase(job_id, "statistics")
+                    clock = time.time()
+                    self._ensure_statistics(pipeline, windows, settings.batch_size)
+                    timings["statistics"] = time.time() - clock
+                self._phase(job_id, "prune")
                 clock = time.time()
-                self._ensure_statistics(pipeline, windows, job.batch_size)
-                timings["statistics"] = time.time() - clock
-            self._phase(job_id, "prune")
-            clock = time.time()
-            if sequential:
-                refs = pipeline.prune_sequential(job_id, spec, windows.windows())  # type: ignore[misc]
-            else:
-                refs = pipeline.prune_independent(job_id, spec, windows.parts)
-            reports = [r for part in ray.get(refs) for r in part]
-            timings["prune"] = time.time() - clock
-        except (ray.exceptions.RayTaskError, CalrayError) as exc:
-            cause = task_cause(exc)
-            if isinstance(cause, RETRYABLE):
-                raise cause from None
-            if not isinstance(cause, CalrayError):
-                raise
-            log.warning("job %s failed: %s", job_id, cause)
-            error = JobError(reason=str(cause), layer=getattr(cause, "layer", None), kind=type(cause).__name__)
+                if sequential:
+                    assert windows.windows is not None
+                    refs = pipeline.prune_sequential(job_id, settings, windows.windows())
+                else:
+                    refs = pipeline.prune_independent(job_id, settings, windows.parts)
+                reports = [r for part in ray.get(refs) for r in part]
+                timings["prune"] = time.time() - clock
+        except CalrayError as exc:  # the job's own failure (a PruningError names the layer)
+            log.warning("job %s failed: %s", job_id, exc)
+            error = JobError(reason=str(exc), layer=getattr(exc, "layer", None), kind=type(exc).__name__)
             return JobResult(status="failed", error=error, timings=timings, **base)
         self._phase(job_id, "evaluate")
         clock = time.time()
@@ -293,12 +287,7 @@ class PoolCore:
         timings["dense"] = time.time() - clock
         clock = time.time()
         lm = PipelineLM(pipeline, job_id, self.tokenizer, config=self.model_config, batch_size=self.config.eval_batch_size)
-        try:
-            scores = evaluate_capabilities(lm, cmap, data=self.config.data, seed=job.eval_seed)
-        except ray.exceptions.RayTaskError as exc:
-            if isinstance(task_cause(exc), RETRYABLE):
-                raise task_cause(exc) from None
-            raise
+        scores = evaluate_capabilities(lm, cmap, data=self.config.data, seed=job.evaluation.eval_seed)
         timings["evaluate"] = time.time() - clock
         kept = retention(scores, dense)
         report = PruningReport(reports, timings["prune"], {})
@@ -321,7 +310,7 @@ class PoolCore:
         delay = 0.05
         while True:
             try:
-                pipeline.admit(job_id, nsamples=windows.nsamples, seqlen=windows.seqlen, batch_size=job.batch_size,
+                pipeline.admit(job_id, nsamples=windows.nsamples, seqlen=windows.seqlen, batch_size=job.prune.batch_size,
                                sequential=sequential)
                 return
             except ShardBusy as exc:
@@ -347,21 +336,18 @@ class PoolCore:
 
     def _dense_scores(self, cmap: CapabilityMap, pipeline: Pipeline, job: Job) -> CapabilityScores:
         """The dense model's scores on ``cmap``: once per map (memory, then disk), through the pipeline."""
-        key = f"{cmap.digest()}/seed{job.eval_seed}"
+        key = job.evaluation.dense_key(self.fingerprint)
+        seed = job.evaluation.eval_seed
         with self._keyed_lock(("dense", key)):
             if key not in self._dense:
                 lm = PipelineLM(pipeline, None, self.tokenizer, config=self.model_config, batch_size=self.config.eval_batch_size)
                 self._dense[key] = self.dense_cache.scores(
                     self.fingerprint, cmap,
-                    lambda cached: evaluate_capabilities(lm, cmap, data=self.config.data, seed=job.eval_seed, cached=cached),
+                    lambda cached: evaluate_capabilities(lm, cmap, data=self.config.data, seed=seed, cached=cached),
                 )
             return self._dense[key]
 
     # --- bookkeeping -------------------------------------------------------------------------------
-    def _capability_map(self, job: Job) -> CapabilityMap:
-        cmap = capability_map(job.capability_map).select(job.dimensions)
-        return cmap.with_overrides(limit=job.limit, max_new_tokens=job.max_new_tokens)
-
     def _acquire(self) -> Pipeline:
         """The live pipeline with the fewest jobs in flight (the first on ties)."""
         with self._lock:

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +31,23 @@ from torch import nn
 from transformers import DynamicCache
 
 from calray.cluster.errors import JobLost, ShardBusy, ShardMemoryError, StatisticsMissing
-from calray.cluster.job import PruneSpec
 from calray.cluster.loading import ShardModel, load_shard
 from calray.cluster.memory import GiB, Footprint, estimate, free_bytes
 from calray.cluster.stats_cache import StatisticsCache
 from calray.evaluate import ContinuationQuery, score_continuations
 from calray.prune import (
     BlockStatistics,
-    InputStatistic,
     LinearReport,
+    PruneSettings,
+    block_name,
     call_block,
-    check_widths,
-    collect_statistics,
+    dense_statistics,
     embed_samples,
-    find_linears,
     padded_position_ids,
-    prune_block,
     prune_blocks,
+    prune_mixed,
     run_block,
-    statistic_needed,
 )
-from calray.prune.driver import block_name
 
 log = logging.getLogger(__name__)
 
@@ -62,47 +59,55 @@ CONCURRENCY_GROUPS = {"compute": 1, "control": 1}
 MAX_SESSIONS = 256  # open generation caches per shard (each is one batch's keys and values)
 
 
-class ShardWorker:
-    """Blocks [start, stop) of the model in ``model_dir`` on ``device`` (see the module docstring).
+@dataclass(frozen=True)
+class ShardOptions:
+    """How every shard of a pool is started: the pool builds one from its ``PoolConfig``
+    (``PoolConfig.shard_options``) and each ``ShardWorker`` reads it.
 
-    ``max_jobs`` caps the pruned copies held at once; ``stats_memory_bytes`` /
+    ``max_jobs`` caps the pruned copies a shard holds at once; ``stats_memory_bytes`` /
     ``stats_dir`` / ``stats_disk_bytes`` size the per-source statistics cache; ``setup`` runs
-    first (e.g. registering sources or methods in this process); ``headroom`` is the fraction
-    of free memory never promised to a job.
+    first in the shard's process (e.g. registering sources or methods); ``headroom`` is the
+    fraction of free memory never promised to a job.
     """
 
-    def __init__(
-        self,
-        model_dir: str,
-        start: int,
-        stop: int,
-        *,
-        device: str = "cpu",
-        dtype: str | None = None,
-        threads: int = 1,
-        max_jobs: int = 4,
-        stats_memory_bytes: int = 2 << 30,
-        stats_dir: str | None = None,
-        stats_disk_bytes: int | None = None,
-        headroom: float = 0.1,
-        attn_implementation: str | None = None,
-        setup: Callable[[], None] | None = None,
-    ) -> None:
-        if setup is not None:
-            setup()
-        torch.set_num_threads(threads)
-        self.device = torch.device(device)
+    device: str = "cpu"  # "cpu" or "cuda": one GPU per shard
+    cpus: float = 1.0  # CPUs reserved per shard (a fraction is fine on a CPU machine)
+    threads: int = 1  # torch threads per shard
+    dtype: str | None = None
+    max_jobs: int = 4
+    stats_memory_bytes: int = 2 << 30
+    stats_dir: str | None = None
+    stats_disk_bytes: int | None = None
+    headroom: float = 0.1
+    max_restarts: int = 3
+    attn_implementation: str | None = None
+    setup: Callable[[], None] | None = None
+
+    def bundle(self) -> dict[str, float]:
+        """The placement-group bundle of one shard."""
+        return {"CPU": self.cpus, "GPU": 1} if self.device == "cuda" else {"CPU": self.cpus}
+
+
+class ShardWorker:
+    """Blocks [start, stop) of the model in ``model_dir``, started as ``options`` say (see the
+    module docstring)."""
+
+    def __init__(self, model_dir: str, start: int, stop: int, options: ShardOptions = ShardOptions()) -> None:
+        if options.setup is not None:
+            options.setup()
+        torch.set_num_threads(options.threads)
+        self.device = torch.device(options.device)
         self.shard: ShardModel = load_shard(
-            model_dir, start, stop, dtype=dtype, device=self.device, attn_implementation=attn_implementation
+            model_dir, start, stop, dtype=options.dtype, device=self.device, attn_implementation=options.attn_implementation
         )
         self.block_args = self.shard.block_args()
-        self.max_jobs = max_jobs
-        self.headroom = headroom
+        self.max_jobs = options.max_jobs
+        self.headroom = options.headroom
         self.incarnation = uuid.uuid4().hex[:8]
         self.stats = StatisticsCache(
-            memory_bytes=stats_memory_bytes,
-            directory=Path(stats_dir) / f"blocks-{start}-{stop}" if stats_dir else None,
-            disk_bytes=stats_disk_bytes,
+            memory_bytes=options.stats_memory_bytes,
+            directory=Path(options.stats_dir) / f"blocks-{start}-{stop}" if options.stats_dir else None,
+            disk_bytes=options.stats_disk_bytes,
         )
         self._copies: dict[str, list[nn.Module]] = {}
         self._reserved: dict[str, Footprint] = {}
@@ -192,7 +197,7 @@ class ShardWorker:
     # --- compute -----------------------------------------------------------------------------
     @ray.method(concurrency_group="compute", num_returns=2)
     def prune_sequential(
-        self, job_id: str, spec: PruneSpec, inputs: torch.Tensor
+        self, job_id: str, settings: PruneSettings, inputs: torch.Tensor
     ) -> tuple[torch.Tensor | None, list[LinearReport]]:
         """Prune a copy of the blocks on ``inputs`` (token windows on the first stage, the
         previous stage's pruned outputs after it); return the pruned outputs (None from the
@@ -200,12 +205,12 @@ class ShardWorker:
         start = time.time()
         blocks = self._new_copy(job_id)
         try:
-            hidden = self._hidden(inputs, spec.batch_size)
-            method = spec.pruning_method()
+            hidden = self._hidden(inputs, settings.batch_size)
             out, reports = prune_blocks(
-                blocks, hidden, self.block_args, method, spec.target(),
-                first_index=self.shard.start, prefix=self.shard.prefix, include=spec.include, exclude=spec.exclude,
-                storage_device="cpu", batch_size=spec.batch_size, layer_errors=spec.layer_errors, progress=False,
+                blocks, hidden, self.block_args, settings.pruning_method(), settings.target(),
+                first_index=self.shard.start, prefix=self.shard.prefix, include=settings.include,
+                exclude=settings.exclude, storage_device="cpu", batch_size=settings.batch_size,
+                layer_errors=settings.layer_errors, progress=False,
             )
         except BaseException:
             self.release(job_id)
@@ -220,53 +225,36 @@ class ShardWorker:
         outputs for the next stage (None when ``forward`` is False or on the last stage)."""
         start = time.time()
         hidden = self._hidden(inputs, batch_size)
-        cached = self.stats.get(self._stats_key(key)) is not None
-        entry: list[BlockStatistics] = []
-        for offset, block in enumerate(self.shard.blocks):
-            index = self.shard.start + offset
-            if not cached:
-                linears = find_linears(block, prefix=block_name(self.shard.prefix, index))
-                stats = collect_statistics(
-                    block, linears, hidden, self.block_args, index=index, kind="hessian", batch_size=batch_size
-                )
-                entry.append(_moved(stats, "cpu"))  # kept in host memory; a job moves one block's mix to the device
-            if forward and not self.shard.last:
-                hidden = run_block(block, hidden, self.block_args, index=index, device=self.device,
-                                   storage_device="cpu", batch_size=batch_size, name=block_name(self.shard.prefix, index))
-        if not cached:
+        forward = forward and not self.shard.last
+        common = {"first_index": self.shard.start, "prefix": self.shard.prefix, "batch_size": batch_size}
+        if self.stats.get(self._stats_key(key)) is None:
+            # Kept in host memory; a job moves one block's mix at a time to the device.
+            entry: list[BlockStatistics] = []
+            for stats, hidden in dense_statistics(self.shard.blocks, hidden, self.block_args, forward=forward, **common):
+                entry.append(stats)
             self.stats.put(self._stats_key(key), entry)
+        elif forward:
+            for offset, block in enumerate(self.shard.blocks):
+                index = self.shard.start + offset
+                hidden = run_block(block, hidden, self.block_args, index=index, device=self.device, storage_device="cpu",
+                                   batch_size=batch_size, name=block_name(self.shard.prefix, index))
         self._log("statistics", key, start)
-        return hidden if forward and not self.shard.last else None
+        return hidden if forward else None
 
     @ray.method(concurrency_group="compute")
     def prune_independent(
-        self, job_id: str, spec: PruneSpec, parts: Sequence[tuple[float, str]]
+        self, job_id: str, settings: PruneSettings, parts: Sequence[tuple[float, str]]
     ) -> list[LinearReport]:
         """Prune a copy of the blocks from the mixture sum_s w_s H_s of cached dense statistics."""
         start = time.time()
-        method, target = spec.pruning_method(), spec.target()
-        needs_stats = statistic_needed(method, layer_errors=spec.layer_errors) != "none"
-        entries = []
-        if needs_stats:
-            for weight, key in parts:
-                entry = self.stats.get(self._stats_key(key))
-                if entry is None:
-                    raise StatisticsMissing(key)
-                entries.append((weight, entry))
+        entries = [(weight, self._cached(key)) for weight, key in parts] if settings.needs_calibration() else []
         blocks = self._new_copy(job_id)
-        reports: list[LinearReport] = []
         try:
-            selected = [
-                find_linears(b, prefix=block_name(self.shard.prefix, self.shard.start + i), include=spec.include, exclude=spec.exclude)
-                for i, b in enumerate(blocks)
-            ]
-            check_widths(selected, target)
-            for offset, linears in enumerate(selected):
-                if needs_stats:
-                    stats = _moved(BlockStatistics.mix([(w, entry[offset]) for w, entry in entries]), self.device)
-                else:
-                    stats = BlockStatistics.unshared(list(linears))
-                reports += prune_block(linears, stats, method, target, index=self.shard.start + offset)
+            reports = prune_mixed(
+                blocks, entries, settings.pruning_method(), settings.target(), first_index=self.shard.start,
+                prefix=self.shard.prefix, include=settings.include, exclude=settings.exclude,
+                layer_errors=settings.layer_errors, device=self.device,
+            )
         except BaseException:
             self.release(job_id)
             raise
@@ -327,6 +315,12 @@ class ShardWorker:
     def _stats_key(self, key: str) -> str:
         return f"{key}|blocks={self.shard.start}-{self.shard.stop}"
 
+    def _cached(self, key: str) -> list[BlockStatistics]:
+        entry = self.stats.get(self._stats_key(key))
+        if entry is None:
+            raise StatisticsMissing(key)
+        return entry
+
     def _hidden(self, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
         """The first block's inputs: embedded token windows on the first stage, else as given."""
         if self.shard.first:
@@ -365,11 +359,6 @@ class ShardWorker:
 
     def _log(self, what: str, job: str, start: float) -> None:
         self._activity.append((what, job, start, time.time()))
-
-
-def _moved(stats: BlockStatistics, device: torch.device | str) -> BlockStatistics:
-    moved = {k: InputStatistic(v.kind, v.value.to(device), v.tokens) for k, v in stats.stats.items()}
-    return BlockStatistics(stats.kind, dict(stats.groups), moved)
 
 
 def _reduce(logits: torch.Tensor, reduce: Reduce) -> Any:

@@ -1,4 +1,4 @@
-"""A job's calibration windows, built once per distinct spec and shared through the object store.
+"""A job's calibration windows, built once per distinct setting and shared through the object store.
 
 Sequential mode prunes on the mixture's ``nsamples`` windows (``build_calibration``).
 Independent mode needs, per source of the mixture, the statistics of that source's first
@@ -52,7 +52,7 @@ def row_keys(counts: dict[str, int], *, seqlen: int, seed: int, sampling: Any, *
 
 
 class WindowBuilder:
-    """Builds and remembers (LRU) the windows of each distinct calibration spec."""
+    """Builds and remembers (LRU) the windows of each distinct calibration setting."""
 
     def __init__(self, tokenizer: Any, model_config: Any, fingerprint: str, *, cache_dir: str | None = None, keep: int = 32) -> None:
         self.tokenizer = tokenizer
@@ -83,22 +83,22 @@ class WindowBuilder:
         if sequential:
             calib = self._build(mixture, **common)
             ids = calib.input_ids
-            info = {"mixture": mixture.spec(), "counts": calib.counts, "id": calib.id, "nsamples": n, "seqlen": seqlen,
+            info = {"mixture": mixture.text(), "counts": calib.counts, "id": calib.id, "nsamples": n, "seqlen": seqlen,
                     "seed": calibration.seed}
             keys = row_keys(calib.counts, **common)
             return JobWindows(info=info, windows=self._remember(("set", calib.id), lambda: ids), nsamples=n, seqlen=seqlen,
                               allocated=lambda: (ids, keys))
         out = JobWindows(
-            info={"mixture": mixture.spec(), "weights": mixture.as_dict(), "windows_per_source": n, "seqlen": seqlen,
+            info={"mixture": mixture.text(), "weights": mixture.as_dict(), "windows_per_source": n, "seqlen": seqlen,
                   "seed": calibration.seed, "ids": {}},
             nsamples=n, seqlen=seqlen,
         )
         for source, weight in mixture.weights:
             # Keyed without building the windows: they are built only if a shard lacks the statistics.
             method = calibration.sampling.get(source) if isinstance(calibration.sampling, dict) else calibration.sampling
-            spec = f"{source}@{get_source(source).fingerprint()}/n{n}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
-            key = f"{self.fingerprint}/{spec}"
-            out.info["ids"][source] = spec
+            windows_id = f"{source}@{get_source(source).fingerprint()}/n{n}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
+            key = f"{self.fingerprint}/{windows_id}"
+            out.info["ids"][source] = windows_id
             out.parts.append((weight, key))
             single = parse_mixture({source: 1.0})
             out.part_windows[key] = self._remember(("source", key), lambda m=single: self._build(m, **common).input_ids)
@@ -120,7 +120,7 @@ class WindowBuilder:
             return build_calibration(self.tokenizer, mixture, cache_dir=self.cache_dir, **kwargs)
 
     def _remember(self, key: tuple[Any, ...], make: Callable[[], torch.Tensor]) -> Callable[[], ray.ObjectRef]:
-        """A thunk putting the windows in the object store once (kept for the ``keep`` latest specs)."""
+        """A thunk putting the windows in the object store once (kept for the ``keep`` latest settings)."""
 
         def ref() -> ray.ObjectRef:
             with self._lock:

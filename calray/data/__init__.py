@@ -11,23 +11,23 @@ The calls other layers need::
     select_sources("toy:*")    # names of a group (here the toy world's 18), for scans
 
 The toy world's sources (``toy:web`` ... ``toy:shuffled_code``, from ``calray.toy``) are
-registered beside the hub ones.
+registered beside the hub ones, on the first lookup of a ``toy:`` name (toy_sources.py).
 
 Layering: imports torch, transformers (tokenizers only), datasets and pyarrow; never
 ray, mlflow or the evaluate / cluster / sweep layers.
 """
 
 from calray.data import builtin as _builtin  # noqa: F401  (registers the built-in sources)
-from calray.data import toy_sources as _toy_sources  # noqa: F401  (registers the toy world's sources)
 from calray.data.builtin import BUILTIN_SOURCES, commonsenseqa_text
 from calray.data.cache import cache_root
 from calray.data.calibration import CalibrationSet, build_calibration
 from calray.data.loading import Documents, infer_format, load_documents, load_records
 from calray.data.metrics import (
+    MetricsLevel,
     gzip_ratio,
     information_metrics,
     ngram_diversity,
-    perplexity,
+    window_mean_perplexity,
     repetition,
     seq_rep_n,
     type_token_ratio,
@@ -49,15 +49,14 @@ from calray.data.sources import (
     unregister_source,
 )
 from calray.data.sources_file import file_source, load_sources_file, use_sources_file
-from calray.data.toy_sources import TOY_SOURCES
 from calray.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 from calray.data.windows import source_windows
 
 __all__ = [
+    "MetricsLevel",
     "BUILTIN_SOURCES",
     "DIMENSIONS",
     "SAMPLING_METHODS",
-    "TOY_SOURCES",
     "CalibrationSet",
     "Documents",
     "FileOrigin",
@@ -79,7 +78,7 @@ __all__ = [
     "load_tokenizer",
     "ngram_diversity",
     "parse_mixture",
-    "perplexity",
+    "window_mean_perplexity",
     "register_source",
     "repetition",
     "select_sources",

@@ -75,7 +75,7 @@ class CalibrationSet:
     def _meta(self) -> dict[str, Any]:
         return {
             "version": _FILE_VERSION,
-            "mixture": self.mixture.spec(),
+            "mixture": self.mixture.text(),
             "mixture_id": self.mixture.id,
             "counts": self.counts,
             "seqlen": self.seqlen,

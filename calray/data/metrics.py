@@ -1,4 +1,4 @@
-"""Information metrics of a calibration set (research.md's definitions), token-level.
+"""Information metrics of a calibration set (the study's definitions, after Self-Cal's), token-level.
 
 All are computed over the whole set D of |D| windows of L tokens: counts are pooled over
 the set, and n-grams never cross from one window into the next. Pooling is what makes
@@ -24,13 +24,17 @@ from __future__ import annotations
 import gzip
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 IdsLike = Any  # (n, L) torch.Tensor or numpy array of token ids
+
+# Which information metrics a job or a sweep reports for its calibration set: none, the
+# token-level ones, or also the perplexity under the dense model (a forward pass of the windows).
+MetricsLevel = Literal["none", "tokens", "all"]
 
 
 def _as_numpy(input_ids: IdsLike) -> np.ndarray:
@@ -108,8 +112,9 @@ def gzip_ratio(texts: Sequence[str]) -> float:
 
 
 @torch.no_grad()
-def perplexity(model: torch.nn.Module, input_ids: IdsLike, *, batch_size: int = 8, progress: bool = True) -> float:
-    """Mean over windows of exp(mean next-token NLL), under ``model`` on its own device."""
+def window_mean_perplexity(model: torch.nn.Module, input_ids: IdsLike, *, batch_size: int = 8, progress: bool = True) -> float:
+    """Mean over windows of exp(mean next-token NLL), under ``model`` on its own device (the
+    information metric; ``calray.prune.token_perplexity`` is the token-mean of a text)."""
     ids = torch.as_tensor(_as_numpy(input_ids))
     device = next(model.parameters()).device
     per_window: list[torch.Tensor] = []
@@ -137,7 +142,7 @@ def information_metrics(
     """
     out: dict[str, float] = {}
     if model is not None:
-        out["perplexity"] = perplexity(model, input_ids, batch_size=batch_size, progress=progress)
+        out["perplexity"] = window_mean_perplexity(model, input_ids, batch_size=batch_size, progress=progress)
     out["repetition"] = repetition(input_ids)
     for n in range(1, 5):
         out[f"seq_rep_{n}"] = seq_rep_n(input_ids, n)

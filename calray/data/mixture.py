@@ -77,60 +77,60 @@ class Mixture:
     def as_dict(self) -> dict[str, float]:
         return dict(self.weights)
 
-    def spec(self) -> str:
-        """The normalised spec, e.g. ``c4=0.5,gsm8k=0.5``; counts as given become weights."""
+    def text(self) -> str:
+        """The normalised text form, e.g. ``c4=0.5,gsm8k=0.5``; counts as given become weights."""
         return ",".join(f"{name}={w:.12g}" for name, w in self.weights)
 
     @property
     def id(self) -> str:
         """A stable short hash of the normalised weights, for cache keys and run tracking."""
-        return stable_hash(self.spec(), length=12)
+        return stable_hash(self.text(), length=12)
 
     def counts(self, nsamples: int | None = None) -> dict[str, int]:
         """Samples per source for ``nsamples`` (default: the counts' sum, else 128)."""
         return allocate(self.as_dict(), nsamples if nsamples is not None else self.nsamples or 128)
 
 
-def parse_mixture(spec: str | Mapping[str, float] | Mixture) -> Mixture:
+def parse_mixture(mixture: str | Mapping[str, float] | Mixture) -> Mixture:
     """A Mixture from ``"c4=0.5,gsm8k=0.5"``, ``"c4=64,gsm8k=64"``, ``"toy:*"`` or a dict.
 
     Every name must be a registered source (CalrayError with "did you mean" otherwise).
     """
-    if isinstance(spec, Mixture):
-        return spec
-    if isinstance(spec, Mapping):
-        raw = {str(k): v for k, v in spec.items()}
+    if isinstance(mixture, Mixture):
+        return mixture
+    if isinstance(mixture, Mapping):
+        raw = {str(k): v for k, v in mixture.items()}
         integer = all(isinstance(v, int) and not isinstance(v, bool) for v in raw.values())
     else:
-        raw, integer = _parse_text(spec)
+        raw, integer = _parse_text(mixture)
     weights: dict[str, float] = {}
     for key, value in raw.items():
         names = select_sources(key) if any(ch in key for ch in "*?[") else [get_source(key).name]
         for name in names:
             if name in weights:
-                raise CalrayError(f"source {name!r} appears twice in mixture {spec!r}; name each source once")
+                raise CalrayError(f"source {name!r} appears twice in mixture {mixture!r}; name each source once")
             weights[name] = value
     _check_weights(weights)
     nsamples = int(sum(weights.values())) if integer else None
     return Mixture.from_weights(weights, nsamples=nsamples)
 
 
-def _parse_text(spec: str) -> tuple[dict[str, float], bool]:
+def _parse_text(mixture: str) -> tuple[dict[str, float], bool]:
     raw: dict[str, float] = {}
     integer = True
-    for part in spec.split(","):
+    for part in mixture.split(","):
         match = _ENTRY.match(part)
         if not match:
             raise CalrayError(
-                f"mixture entry {part!r} in {spec!r} is not NAME=WEIGHT; write e.g. c4=0.5,gsm8k=0.5 or c4=64,gsm8k=64"
+                f"mixture entry {part!r} in {mixture!r} is not NAME=WEIGHT; write e.g. c4=0.5,gsm8k=0.5 or c4=64,gsm8k=64"
             )
         name, value = match.group(1), match.group(2) or "1"
         try:
             weight = float(value)
         except ValueError:
-            raise CalrayError(f"weight {value!r} of {name!r} in mixture {spec!r} is not a number") from None
+            raise CalrayError(f"weight {value!r} of {name!r} in mixture {mixture!r} is not a number") from None
         if name in raw:
-            raise CalrayError(f"source {name!r} appears twice in mixture {spec!r}; name each source once")
+            raise CalrayError(f"source {name!r} appears twice in mixture {mixture!r}; name each source once")
         integer = integer and bool(_INTEGER.match(value)) and match.group(2) is not None
         raw[name] = weight
     return raw, integer

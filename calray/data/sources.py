@@ -182,7 +182,7 @@ class Source:
 
     def fingerprint(self) -> str:
         """A hash of everything that determines this source's documents (not its name)."""
-        spec: dict[str, Any] = {
+        identity: dict[str, Any] = {
             "fields": list(self.fields),
             "template": _fingerprint_template(self.template),
             "separator": self.separator,
@@ -190,12 +190,12 @@ class Source:
             "version": self.version,
         }
         if self.loader is not None:
-            spec["loader"] = _fingerprint_loader(self.loader)
+            identity["loader"] = _fingerprint_loader(self.loader)
         elif self.files is not None:
-            spec["files"] = {**dataclasses.asdict(self.files), "paths": [_file_identity(p) for p in self.files.paths]}
+            identity["files"] = {**dataclasses.asdict(self.files), "paths": [_file_identity(p) for p in self.files.paths]}
         else:
-            spec["hub"] = dataclasses.asdict(self.hub)  # type: ignore[arg-type]
-        return stable_hash(spec)
+            identity["hub"] = dataclasses.asdict(self.hub)  # type: ignore[arg-type]
+        return stable_hash(identity)
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -239,6 +239,15 @@ def _file_identity(path: str) -> list[Any]:
 
 _SOURCES: Registry[Source] = Registry("calibration source")
 _env_loaded: set[str] = set()
+
+
+def _register_toy_sources() -> None:
+    from calray.data.toy_sources import register_toy_sources  # the toy world, on first use only
+
+    register_toy_sources()
+
+
+_SOURCES.defer("toy:", _register_toy_sources)
 
 
 def register_source(source: Source, *, replace: bool = False) -> Source:

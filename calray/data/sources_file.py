@@ -133,11 +133,11 @@ def load_sources_file(path: str | os.PathLike[str]) -> list[Source]:
     """Parse and validate a sources file into Sources (registered ones overridden), unregistered."""
     path = Path(path)
     data = read_yaml_mapping(path, "sources file")
-    spec = validate(SourcesFile, data, f"sources file {str(path)!r}")
+    parsed = validate(SourcesFile, data, f"sources file {str(path)!r}")
     base = path.resolve().parent
     return [
         _apply(name, entry, base, _SOURCES.get(name) if name in _SOURCES else None)
-        for name, entry in spec.sources.items()
+        for name, entry in parsed.sources.items()
     ]
 
 

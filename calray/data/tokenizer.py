@@ -63,7 +63,7 @@ def encode(tokenizer: Any, texts: list[str]) -> list[np.ndarray]:
 def load_tokenizer(name: str) -> Any:
     """``"tiny"`` (calray's byte-level test tokenizer) or a path / hub id for ``AutoTokenizer``."""
     if name == "tiny":
-        from calray.testing import tiny_tokenizer
+        from calray.tiny import tiny_tokenizer
 
         return tiny_tokenizer()
     from transformers import AutoTokenizer

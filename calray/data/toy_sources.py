@@ -1,4 +1,8 @@
-"""The toy world's 18 calibration sources (``calray.toy.SOURCES``), registered on import.
+"""The toy world's 18 calibration sources (``calray.toy.SOURCES``), registered on first use.
+
+``calray.data`` defers them (``Registry.defer``): importing calray.data neither imports the
+toy world nor hashes its generators; the first lookup of a ``toy:`` name (or of every name,
+for a pattern) calls ``register_toy_sources``.
 
 They sit in the same registry as the hub sources, so mixtures (``toy:gsm=0.5,toy:web=0.5``),
 patterns (``toy:*``) and the window cache treat them alike. Documents are generated from
@@ -85,7 +89,6 @@ def toy_sources() -> tuple[Source, ...]:
     )
 
 
-TOY_SOURCES: tuple[Source, ...] = toy_sources()
-
-for _source in TOY_SOURCES:
-    register_source(_source)
+def register_toy_sources() -> None:
+    for source in toy_sources():
+        register_source(source)

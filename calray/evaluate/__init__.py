@@ -19,13 +19,13 @@ entries are checked against the task registry):
 from calray.evaluate import builtin as _builtin  # noqa: F401  (registers the built-in tasks)
 from calray.evaluate.builtin.sources import LocalData, load_local_data
 from calray.evaluate.capabilities import CapabilityMap, TaskSpec, capability_map, load_builtin_maps, register_capability_map
-from calray.evaluate.dense_cache import DenseCache, fingerprint_dir, fingerprint_module
-from calray.evaluate.fake import FakeLM
+from calray.evaluate.dense_cache import DenseCache, dense_key, fingerprint_dir, fingerprint_module
 from calray.evaluate.hf_model import HFModel, config_max_length
 from calray.evaluate.interface import EvalModel, GenerationArgs, LoglikelihoodResult, RollingResult
 from calray.evaluate.registry import CAPABILITY_MAPS, TASKS, get_task, register_task
 from calray.evaluate.retention import ChanceRule, RetentionReport, TaskRetention, retention
 from calray.evaluate.runner import CapabilityScores, evaluate_capabilities, evaluate_task
+from calray.evaluate.settings import EvaluationSettings
 from calray.evaluate.sandbox import ExecResult, SandboxLimits, run_program, run_programs
 from calray.evaluate.tasks import (
     AnswerItem,
@@ -46,10 +46,10 @@ load_builtin_maps()
 
 __all__ = [
     "CAPABILITY_MAPS", "TASKS", "AnswerItem", "CapabilityMap", "CapabilityScores", "ChanceRule", "ChoiceItem",
-    "CodeItem", "CodeTask", "ContinuationQuery", "DenseCache", "EvalModel", "ExecResult", "FakeLM", "GenerationArgs", "GenerationTask",
+    "CodeItem", "CodeTask", "ContinuationQuery", "DenseCache", "EvalModel", "EvaluationSettings", "ExecResult", "GenerationArgs", "GenerationTask",
     "HFModel", "LocalData", "LoglikelihoodResult", "MultipleChoiceTask", "PerplexityTask", "RetentionReport",
     "RollingResult", "SandboxLimits", "Task", "TaskGroup", "TaskRetention", "TaskScore", "TaskSpec", "TextItem",
-    "TokenLM", "capability_map", "config_max_length", "evaluate_capabilities", "evaluate_task", "fingerprint_dir", "fingerprint_module",
+    "TokenLM", "capability_map", "config_max_length", "dense_key", "evaluate_capabilities", "evaluate_task", "fingerprint_dir", "fingerprint_module",
     "get_task", "load_local_data", "register_capability_map", "register_task", "retention", "rolling_windows",
     "run_program", "run_programs", "score_continuations", "tokenizer_adds_bos",
 ]

@@ -19,6 +19,7 @@ your own with ``register_capability_map(name_or_map, source)``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -134,6 +135,11 @@ def register_capability_map(name: str, source: str | Path | dict[str, Any] | Cap
 
 
 def load_builtin_maps() -> None:
+    """Register the shipped maps (``maps/*.yaml``) by file name, each read and checked against
+    the task registry on its first lookup (so the toy map loads the toy tasks only when used)."""
     for path in sorted(MAPS_DIR.glob("*.yaml")):
-        if path.stem not in CAPABILITY_MAPS:
-            register_capability_map(path.stem, yaml.safe_load(path.read_text()))
+        CAPABILITY_MAPS.defer(path.stem, functools.partial(_register_map_file, path))
+
+
+def _register_map_file(path: Path) -> None:
+    register_capability_map(path.stem, yaml.safe_load(path.read_text()))

@@ -65,6 +65,12 @@ def fingerprint_module(model: Any) -> str:
     return h.hexdigest()[:32]
 
 
+def dense_key(fingerprint: str, cmap: CapabilityMap, seed: int) -> str:
+    """The one key of a model's dense scores on a map and evaluation seed: the pool's memory
+    cache and the MLflow dense run (tag ``calray.dense_key``) both use it."""
+    return f"{fingerprint}/{cmap.digest()}/seed{seed}"
+
+
 class DenseCache:
     """``DenseCache(root).scores(fingerprint, cmap, compute)``: cached scores of every task of
     ``cmap``; ``compute(missing_map)`` runs only the tasks not cached yet."""

@@ -2,8 +2,9 @@
 
 Tasks never call ``model.forward``: they hand batches of requests to an ``EvalModel``. The
 in-process implementation is ``HFModel``; the distributed engine implements the same three
-methods over shard actors; ``FakeLM`` serves fast tests. Every method takes the whole list of
-requests at once, so an implementation is free to sort, batch and deduplicate them.
+methods over shard actors; ``calray.evaluate.fake.FakeLM`` (which calray itself never imports)
+serves fast tests. Every method takes the whole list of requests at once, so an
+implementation is free to sort, batch and deduplicate them.
 """
 
 from __future__ import annotations

@@ -38,6 +38,10 @@ blocks are pruned in order, each on its pruned predecessors' outputs::
 A shard holding blocks [a, b) calls the same loop on its slice::
 
     outputs, reports = prune_blocks(blocks, hidden, block_args, method, target, first_index=a)
+
+Independent mode (independent.py) prunes every block from per-source statistics of the dense
+model, mixed per job: ``dense_statistics`` collects them, ``prune_mixed`` solves from the mix.
+``PruneSettings`` (settings.py) is the one validated form of every setting above.
 """
 
 from calray.prune.adapters import ADAPTERS, BlockAdapter, adapter_for, call_block, check_supported
@@ -54,13 +58,15 @@ from calray.prune.driver import (
     statistic_needed,
 )
 from calray.prune.factor import HessianFactor, factor_hessian
-from calray.prune.linears import find_linears, set_weight, weight_matrix
+from calray.prune.independent import dense_statistics, prune_mixed
+from calray.prune.linears import block_name, find_linears, select_linears, set_weight, weight_matrix
 from calray.prune.methods import METHODS, Magnitude, PruningMethod, SparseGPT, Statistic, Wanda
 from calray.prune.metrics import layer_error
 from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
-from calray.prune.perplexity import perplexity
+from calray.prune.perplexity import token_perplexity
 from calray.prune.report import REPORT_NAME, LinearReport, PruningReport
 from calray.prune.scored import magnitude, wanda
+from calray.prune.settings import MODES, Mode, PruneSettings
 from calray.prune.sparsegpt import sparsegpt, sparsegpt_from_factor
 from calray.prune.statistics import BlockStatistics, InputStatistic, collect_statistics
 from calray.prune.target import Target
@@ -68,6 +74,7 @@ from calray.prune.target import Target
 __all__ = [
     "ADAPTERS",
     "METHODS",
+    "MODES",
     "REPORT_NAME",
     "BlockAdapter",
     "BlockArgs",
@@ -77,18 +84,22 @@ __all__ = [
     "InputStatistic",
     "LinearReport",
     "Magnitude",
+    "Mode",
     "PruningError",
     "PruningMethod",
+    "PruneSettings",
     "PruningReport",
     "SparseGPT",
     "Statistic",
     "Target",
     "Wanda",
     "adapter_for",
+    "block_name",
     "call_block",
     "check_supported",
     "check_widths",
     "collect_statistics",
+    "dense_statistics",
     "embed_samples",
     "factor_hessian",
     "find_linears",
@@ -97,13 +108,15 @@ __all__ = [
     "magnitude",
     "model_linears",
     "padded_position_ids",
-    "perplexity",
+    "token_perplexity",
     "prune_block",
     "prune_blocks",
+    "prune_mixed",
     "prune_model",
     "resolve_seqlen",
     "run_block",
     "save_pruned",
+    "select_linears",
     "set_weight",
     "sparsegpt",
     "sparsegpt_from_factor",

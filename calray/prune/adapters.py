@@ -7,7 +7,7 @@ every rotary decoder of the Llama family (Llama, Mistral, Qwen2/3, Gemma/Gemma2)
 use transformers' own ``rotary_emb`` and masks; OPT and GPT-2 add learned positions at the
 embedding. ``ADAPTERS`` maps a config's ``model_type`` to its family.
 
->>> from calray.testing import tiny_model
+>>> from calray.tiny import tiny_model
 >>> adapter = adapter_for(tiny_model("gpt2"))
 >>> len(adapter.blocks), adapter.blocks_path
 (2, 'transformer.h')

@@ -24,11 +24,11 @@ from tqdm.auto import tqdm
 
 from calray.prune.adapters import adapter_for, call_block
 from calray.prune.checks import PruningError
-from calray.prune.linears import find_linears, in_features, set_weight, weight_matrix
-from calray.prune.methods import PruningMethod
+from calray.prune.linears import block_name, in_features, select_linears, set_weight, weight_matrix
+from calray.prune.methods import PruningMethod, Statistic
 from calray.prune.metrics import layer_error
 from calray.prune.report import LinearReport, PruningReport
-from calray.prune.statistics import BlockArgsFn, BlockStatistics, Kind, collect_statistics
+from calray.prune.statistics import BlockArgsFn, BlockStatistics, collect_statistics
 from calray.prune.target import Target
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,12 @@ log = logging.getLogger(__name__)
 Device = torch.device | str
 
 
-def block_name(prefix: str, index: int) -> str:
-    return f"{prefix}.{index}" if prefix else str(index)
-
-
 def model_linears(
     model: nn.Module, *, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()
 ) -> list[dict[str, nn.Module]]:
     """Per decoder block, the linears ``prune_model`` would prune (full name -> module)."""
     adapter = adapter_for(model)
-    return [
-        find_linears(block, prefix=block_name(adapter.blocks_path, i), include=include, exclude=exclude)
-        for i, block in enumerate(adapter.blocks)
-    ]
+    return select_linears(adapter.blocks, prefix=adapter.blocks_path, include=include, exclude=exclude)
 
 
 def check_widths(selected: Sequence[Mapping[str, nn.Module]], target: Target) -> None:
@@ -58,7 +51,7 @@ def check_widths(selected: Sequence[Mapping[str, nn.Module]], target: Target) ->
             target.check_width(in_features(module), name=name)
 
 
-def statistic_needed(method: PruningMethod, *, layer_errors: bool) -> Kind:
+def statistic_needed(method: PruningMethod, *, layer_errors: bool) -> Statistic:
     """The statistic to accumulate: the method's own, or the full Hessian when errors are reported."""
     return "hessian" if layer_errors else method.statistic
 
@@ -179,10 +172,7 @@ def prune_blocks(
     if hidden is None and kind != "none":
         raise ValueError(f"calibration activations are required for the {kind!r} statistic")
     storage_device = storage_device or (hidden.device if hidden is not None else "cpu")
-    selected = [
-        find_linears(block, prefix=block_name(prefix, first_index + i), include=include, exclude=exclude)
-        for i, block in enumerate(blocks)
-    ]
+    selected = select_linears(blocks, first_index=first_index, prefix=prefix, include=include, exclude=exclude)
     check_widths(selected, target)  # fail before any work, not at the last block
     reports: list[LinearReport] = []
     bar = tqdm(list(zip(blocks, selected)), desc="pruning blocks", unit="block", disable=None if progress else True)
@@ -252,7 +242,7 @@ def prune_model(
     errors are off. The model stays where it is (CPU) except the block being pruned, which
     visits ``device``. ``config`` is recorded in the report as given.
 
-    >>> from calray.testing import tiny_model
+    >>> from calray.tiny import tiny_model
     >>> from calray.prune import METHODS, Target
     >>> model = tiny_model("llama")
     >>> ids = torch.randint(0, 256, (4, 32))

@@ -18,6 +18,11 @@ from transformers.pytorch_utils import Conv1D
 PRUNABLE = (nn.Linear, Conv1D)
 
 
+def block_name(prefix: str, index: int) -> str:
+    """The module name of decoder block ``index`` under ``prefix`` (``model.layers.3``)."""
+    return f"{prefix}.{index}" if prefix else str(index)
+
+
 def find_linears(
     block: nn.Module, *, prefix: str, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()
 ) -> dict[str, nn.Module]:
@@ -30,6 +35,22 @@ def find_linears(
         if any(fnmatchcase(name, p) for p in include) and not any(fnmatchcase(name, p) for p in exclude):
             found[name] = module
     return found
+
+
+def select_linears(
+    blocks: Sequence[nn.Module],
+    *,
+    first_index: int = 0,
+    prefix: str = "",
+    include: Sequence[str] = ("*",),
+    exclude: Sequence[str] = (),
+) -> list[dict[str, nn.Module]]:
+    """Per block (model blocks ``first_index``, ``first_index + 1``, ...), the linears to prune,
+    named as in the whole model: what every driver (sequential, independent, a shard) prunes."""
+    return [
+        find_linears(block, prefix=block_name(prefix, first_index + i), include=include, exclude=exclude)
+        for i, block in enumerate(blocks)
+    ]
 
 
 def weight_matrix(module: nn.Module) -> torch.Tensor:

@@ -1,7 +1,9 @@
-"""Perplexity over non-overlapping windows: the quick look at what pruning cost.
+"""Token-mean perplexity over non-overlapping windows: the quick look at what pruning cost.
 
 The capability evaluation (calray.evaluate) measures much more; this is the check a user
-runs right after ``calray prune``, the way SparseGPT and Wanda report WikiText perplexity.
+runs right after ``calray prune``, the way SparseGPT and Wanda report WikiText perplexity:
+exp of the mean next-token NLL over *all* tokens. (A calibration set's information metric,
+``calray.data.window_mean_perplexity``, averages exp(mean NLL) *per window* instead.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from calray.errors import CalrayError
 
 
 @torch.no_grad()
-def perplexity(
+def token_perplexity(
     model: nn.Module,
     tokens: torch.Tensor,
     *,

@@ -21,8 +21,7 @@ from torch import nn
 
 from calray.prune.adapters import call_block
 from calray.prune.block_args import BlockArgsFn
-
-Kind = Literal["hessian", "diag", "none"]
+from calray.prune.methods import Statistic
 
 
 @dataclass
@@ -61,7 +60,7 @@ class InputStatistic:
             self.value.add_(x.square().sum(dim=0), alpha=2.0 / (n + m))
         self.tokens = n + m
 
-    def for_method(self, statistic: Kind) -> torch.Tensor | None:
+    def for_method(self, statistic: Statistic) -> torch.Tensor | None:
         """What a method declaring ``statistic`` gets: H, diag(H) (or H, whose diagonal it takes), or None."""
         if statistic == "none":
             return None
@@ -78,7 +77,7 @@ class BlockStatistics:
     reading that input; ``stats`` holds the statistic per key (empty when ``kind="none"``).
     """
 
-    kind: Kind
+    kind: Statistic
     groups: dict[str, tuple[str, ...]]
     stats: dict[str, InputStatistic]
 
@@ -109,6 +108,11 @@ class BlockStatistics:
     def unshared(cls, names: Sequence[str]) -> BlockStatistics:
         """No statistics and no grouping: what a method that needs no calibration gets."""
         return cls("none", {name: (name,) for name in names}, {})
+
+    def to(self, device: torch.device | str) -> BlockStatistics:
+        """The same statistics with every tensor on ``device`` (a no-op where they already are)."""
+        moved = {k: InputStatistic(v.kind, v.value.to(device), v.tokens) for k, v in self.stats.items()}
+        return BlockStatistics(self.kind, dict(self.groups), moved)
 
 
 class _InputCollector:

@@ -11,7 +11,7 @@ sweep, every trial and the dense baseline in MLflow and can resume an interrupte
     from calray.sweep import load_sweep_config, run_sweep
 
     init_ray()
-    result = run_sweep(load_sweep_config("jobs/configs/toy_sweep.yaml", overrides=["search.num_samples=8"]))
+    result = run_sweep(load_sweep_config("jobs/configs/toy.yaml", overrides=["search.num_samples=8"]))
     print(result.best().weights, result.front())
 
 ``export_run`` re-prunes a recorded trial from its params and saves the model. Layering:
@@ -19,15 +19,31 @@ imports calray.cluster (and through it data, evaluate, prune); only the CLI and 
 this package.
 """
 
-from calray.config import set_option
-from calray.sweep.config import SweepConfig, load_sweep_config
-from calray.sweep.driver import find_resumable, run_sweep
-from calray.sweep.objective import Objective, pareto_front
-from calray.sweep.plan import SweepPlan, plan_sweep, run_setup
-from calray.sweep.results import SweepResult, TrialRecord
-from calray.sweep.simplex import SimplexSpace, mixture_label
-from calray.sweep.tracking import Tracker, tracking_uri
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from calray.sweep.config import SweepConfig, load_sweep_config
+    from calray.sweep.driver import find_resumable, run_sweep
+    from calray.sweep.objective import Objective, pareto_front
+    from calray.sweep.plan import SweepPlan, plan_sweep, run_setup
+    from calray.sweep.results import SweepResult, TrialRecord
+    from calray.sweep.simplex import SimplexSpace, mixture_label
+    from calray.sweep.tracking import Tracker, tracking_uri
+
+# The public names and their modules, imported on first use: calray.analysis reads the
+# records through the light modules (simplex, objective, tracking) without torch or Ray.
+_EXPORTS = {
+    "SweepConfig": "config", "load_sweep_config": "config",
+    "find_resumable": "driver", "run_sweep": "driver",
+    "Objective": "objective", "pareto_front": "objective",
+    "SweepPlan": "plan", "plan_sweep": "plan", "run_setup": "plan",
+    "SweepResult": "results", "TrialRecord": "results",
+    "SimplexSpace": "simplex", "mixture_label": "simplex",
+    "Tracker": "tracking", "tracking_uri": "tracking",
+}
 __all__ = [
     "Objective",
     "SimplexSpace",
@@ -43,6 +59,11 @@ __all__ = [
     "plan_sweep",
     "run_setup",
     "run_sweep",
-    "set_option",
     "tracking_uri",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'calray.sweep' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"calray.sweep.{_EXPORTS[name]}"), name)

@@ -19,7 +19,7 @@ from ray import tune
 from calray.sweep.objective import OBJECTIVE
 from calray.sweep.simplex import mixture_label
 from calray.sweep.tracking import KIND, PARENT, SWEEP_ID, TRIAL_KEY, Tracker
-from calray.sweep.trial import LIMIT_KEY, RESULT_KEY, TrialSpec
+from calray.sweep.trial import LIMIT_KEY, RESULT_KEY, TrialTemplate
 
 log = logging.getLogger("calray.sweep")
 
@@ -38,32 +38,32 @@ def tracked_metrics(result: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def mixture_params(spec: TrialSpec, config: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-    """A trial's mixture and its MLflow params: weight and sample count per source, spec, id, seed."""
+def mixture_params(template: TrialTemplate, config: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """A trial's mixture and its MLflow params: weight and sample count per source, mixture, id, seed."""
     from calray.data import Mixture, allocate
 
-    weights = spec.weights(config)
+    weights = template.weights(config)
     nonzero = {s: w for s, w in weights.items() if w > 0}
     params: dict[str, Any] = {f"weight/{s}": w for s, w in weights.items()}
-    params.update({f"count/{s}": c for s, c in allocate(nonzero, spec.nsamples).items()})
+    params.update({f"count/{s}": c for s, c in allocate(nonzero, template.nsamples).items()})
     mixture = Mixture.from_weights(nonzero)
-    params.update({"mixture": mixture.spec(), "mixture_id": mixture.id, "seed": spec.seed_of(config)})
+    params.update({"mixture": mixture.text(), "mixture_id": mixture.id, "seed": template.seed_of(config)})
     return weights, params
 
 
 class TrackingCallback(tune.Callback):
     """One nested MLflow run per trial, found by its stable key (sweep id / trial id)."""
 
-    def __init__(self, tracker: Tracker, *, sweep_id: str, parent_id: str, spec: TrialSpec, params: Mapping[str, Any]) -> None:
+    def __init__(self, tracker: Tracker, *, sweep_id: str, parent_id: str, template: TrialTemplate, params: Mapping[str, Any]) -> None:
         self.tracker = tracker
         self.sweep_id = sweep_id
         self.parent_id = parent_id
-        self.spec = spec
+        self.template = template
         self.params = dict(params)
 
     def run_for(self, trial: Any) -> str:
         """The trial's run: created on first sight, reused after a resume (or a retry)."""
-        weights, params = mixture_params(self.spec, trial.config)
+        weights, params = mixture_params(self.template, trial.config)
         label = mixture_label(weights)
         return self.tracker.get_or_create(
             TRIAL_KEY, trial_key(self.sweep_id, trial.trial_id), name=label,
@@ -84,7 +84,7 @@ class TrackingCallback(tune.Callback):
         self.tracker.log_metrics(self.run_for(trial), tracked_metrics(result), step=step)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        record_completed(self.tracker, self.run_for(trial), self.spec, trial.config, trial.last_result or {})
+        record_completed(self.tracker, self.run_for(trial), self.template, trial.config, trial.last_result or {})
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_logged"}
@@ -95,16 +95,16 @@ class TrackingCallback(tune.Callback):
         self.tracker.finish(run_id, "FAILED")
 
 
-def record_completed(tracker: Tracker, run_id: str, spec: TrialSpec, config: Mapping[str, Any], last: Mapping[str, Any]) -> None:
+def record_completed(tracker: Tracker, run_id: str, template: TrialTemplate, config: Mapping[str, Any], last: Mapping[str, Any]) -> None:
     """A finished trial's last metrics, its mixture and job result as artifacts, and FINISHED."""
-    weights, params = mixture_params(spec, config)
+    weights, params = mixture_params(template, config)
     if OBJECTIVE not in tracker.client.get_run(run_id).data.metrics:  # its results never reached MLflow
         tracker.log_metrics(run_id, tracked_metrics(last), step=max(int(last.get("training_iteration", 1)) - 1, 0))
     tracker.log_json(run_id, {"weights": weights, "counts": {k[6:]: v for k, v in params.items() if k.startswith("count/")},
-                              "spec": params["mixture"], "id": params["mixture_id"], "seed": params["seed"]}, "mixture.json")
+                              "mixture": params["mixture"], "id": params["mixture_id"], "seed": params["seed"]}, "mixture.json")
     if last.get(RESULT_KEY):
         tracker.log_json(run_id, json.loads(last[RESULT_KEY]), "job_result.json")
-    levels = [lim or 0 for lim in spec.limits]
+    levels = [lim or 0 for lim in template.limits]
     reached = last.get(LIMIT_KEY)
     tags = {"calray.fidelity": "full" if not reached else str(reached)}
     if reached is not None and len(levels) > 1 and reached != levels[-1]:
@@ -126,9 +126,9 @@ def error_line(trial: Any) -> str:
 class ProgressCallback(tune.Callback):
     """One log line per finished trial, with the best so far; ``total`` trials expected."""
 
-    def __init__(self, *, total: int, spec: TrialSpec, metric: str = OBJECTIVE) -> None:
+    def __init__(self, *, total: int, template: TrialTemplate, metric: str = OBJECTIVE) -> None:
         self.total = total
-        self.spec = spec
+        self.template = template
         self.metric = metric
         self.started = time.time()
 
@@ -146,7 +146,7 @@ class ProgressCallback(tune.Callback):
         # Tune calls this before it marks ``trial`` finished.
         finished = [t for t in trials if t.status in ("TERMINATED", "ERROR") and t is not trial] + [trial]
         result = trial.last_result or {}
-        label = mixture_label(self.spec.weights(trial.config))
+        label = mixture_label(self.template.weights(trial.config))
         dims = " ".join(
             f"{k.split('/', 1)[1]}={v:.1f}" for k, v in result.items()
             if k.startswith("retention/") and k != "retention/total" and isinstance(v, float)
@@ -158,10 +158,10 @@ class ProgressCallback(tune.Callback):
         if what == "done":
             seed = f" seed {trial.config['seed']}" if "seed" in trial.config else ""
             if result.get(LIMIT_KEY):
-                seed += f" (items <= {result[LIMIT_KEY]}" + (", stopped early)" if result[LIMIT_KEY] != self.spec.limits[-1] else ")")
+                seed += f" (items <= {result[LIMIT_KEY]}" + (", stopped early)" if result[LIMIT_KEY] != self.template.limits[-1] else ")")
             log.info("%s%s: %s %.2f (%s) in %.0fs%s", head, seed, self.metric, value if _finite(value) else math.nan, dims,
                      result.get("time/trial", 0.0),
-                     f"; best {best[0]:.2f} ({mixture_label(self.spec.weights(best[1].config))})" if best else "")
+                     f"; best {best[0]:.2f} ({mixture_label(self.template.weights(best[1].config))})" if best else "")
         else:
             log.warning("%s: %s", head, what)
         if len(finished) == self.total:

@@ -11,14 +11,14 @@ space:
   fixed: {"toy:random": 0.0}
 search: {algorithm: optuna, num_samples: 24, seed: 0}      # or random | grid | list | sources
 objective: {kind: total}            # or {kind: weighted, weights: {math: 2, code: 1}} | {kind: pareto}
-prune: {method: sparsegpt, sparsity: 0.6, mode: independent}
+prune: {method: sparsegpt, sparsity: 0.6, mode: independent}   # calray.prune.PruneSettings
 calibration: {nsamples: 128, seqlen: 2048, seed: 0}
-evaluation: {capability_map: toy, limit: 50}
+evaluation: {capability_map: toy, limit: 50}                   # calray.evaluate.EvaluationSettings
 fidelity: {limits: [10, 40], top_k: 3}                    # optional: ASHA over growing item limits
 tracking: {uri: sqlite:///mlflow.db, experiment: calray}
 ```
 
-Every field has a default except ``model`` and ``space.sources``. ``check_sweep`` validates
+Every field has a default except ``model`` and ``space.sources``. ``plan_sweep`` (plan.py) validates
 what pydantic cannot (registered sources, tasks and maps, bounds, explicit mixtures,
 resources) before anything runs, so a bad config never leaves a half-started sweep.
 """
@@ -34,7 +34,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from calray.config import StrictModel, expand_vars, read_yaml_mapping, set_option, validate
+from calray.data import MetricsLevel
+from calray.evaluate import EvaluationSettings
 from calray.models import is_model_name
+from calray.prune import PruneSettings
 
 Algorithm = Literal["optuna", "random", "grid", "list", "sources"]
 
@@ -121,40 +124,24 @@ class FidelityConfig(StrictModel):
         return limits
 
 
-class PruneConfig(StrictModel):
-    method: str = "sparsegpt"
-    method_options: dict[str, float | int] = {}
-    sparsity: float | None = None
-    n_m: str | None = None
-    mode: Literal["sequential", "independent"] = "independent"
-    batch_size: int = Field(default=8, ge=1)
-    layer_errors: bool = True
-    include: list[str] = ["*"]
-    exclude: list[str] = []
-
-    @model_validator(mode="after")
-    def _target(self) -> PruneConfig:
-        if self.sparsity is None and self.n_m is None:
-            raise ValueError("give a pruning target: sparsity (e.g. 0.6) or n_m (e.g. '2:4')")
-        return self
-
-
 class CalibrationConfig(StrictModel):
     nsamples: int = Field(default=128, ge=1)
     seqlen: int | None = Field(default=None, ge=2)
     seed: int = 0
     seeds: list[int] | None = None  # algorithm "sources": one trial per (source, seed)
     sampling: str | dict[str, str] | None = None
-    metrics: Literal["none", "tokens", "all"] = "all"
+    metrics: MetricsLevel = "all"
 
 
-class EvaluationConfig(StrictModel):
-    capability_map: str | dict[str, Any] = "paper"
-    dimensions: list[str] | None = None
-    limit: int | None = Field(default=None, ge=1)
-    max_new_tokens: int | None = Field(default=None, ge=1)
-    eval_seed: int = 0
-    data: dict[str, Any] | None = None  # calray.evaluate.LocalData: where task files are
+class EvaluationConfig(EvaluationSettings):
+    """``calray.evaluate.EvaluationSettings`` (what every trial is evaluated on), and where the
+    tasks' files are (``calray.evaluate.LocalData``; the pool reads them)."""
+
+    data: dict[str, Any] | None = None
+
+    def settings(self) -> EvaluationSettings:
+        """What a trial's job carries (the data location goes to the pool instead)."""
+        return EvaluationSettings(**self.model_dump(exclude={"data"}))
 
 
 class TrackingConfig(StrictModel):
@@ -182,7 +169,7 @@ class SweepConfig(StrictModel):
     space: SpaceConfig
     search: SearchConfig = SearchConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
-    prune: PruneConfig = PruneConfig(sparsity=0.5)
+    prune: PruneSettings = PruneSettings(sparsity=0.5)
     calibration: CalibrationConfig = CalibrationConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     fidelity: FidelityConfig | None = None
@@ -210,17 +197,6 @@ class SweepConfig(StrictModel):
         if self.calibration.seeds is not None and self.search.algorithm != "sources":
             raise ValueError("calibration.seeds (several seeds per source) is read by algorithm 'sources' only; use calibration.seed")
         return self
-
-    def job_template(self) -> dict[str, Any]:
-        """The fields every trial's ``calray.cluster.Job`` shares (all but the mixture and seed)."""
-        p, e = self.prune, self.evaluation
-        return {
-            "method": p.method, "method_options": dict(p.method_options), "sparsity": p.sparsity, "n_m": p.n_m,
-            "mode": p.mode, "batch_size": p.batch_size, "layer_errors": p.layer_errors, "include": tuple(p.include),
-            "exclude": tuple(p.exclude), "capability_map": e.capability_map, "dimensions": e.dimensions,
-            "limit": e.limit, "max_new_tokens": e.max_new_tokens, "eval_seed": e.eval_seed,
-            "calibration_metrics": self.calibration.metrics,
-        }
 
 
 def load_sweep_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None,

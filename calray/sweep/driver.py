@@ -4,7 +4,7 @@
     from calray.sweep import load_sweep_config, run_sweep
 
     init_ray()                                   # or init_ray("auto") inside `ray job submit`
-    result = run_sweep(load_sweep_config("jobs/configs/toy_sweep.yaml"))
+    result = run_sweep(load_sweep_config("jobs/configs/toy.yaml"))
     result.best().weights, result.table()
 
 Order of work, so that a failure leaves nothing half-done: ``plan_sweep`` checks everything
@@ -187,16 +187,16 @@ def _tuner(plan: SweepPlan, tracker: Tracker, pool: Any, *, sweep_id: str, paren
     from calray.sweep.search import build_search
     from calray.sweep.trial import run_trial
 
-    spec = plan.trial_spec()
-    trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec, pool=pool), {"cpu": TRIAL_CPU})
+    template = plan.trial_template()
+    trainable = tune.with_resources(tune.with_parameters(run_trial, template=template, pool=pool), {"cpu": TRIAL_CPU})
     if resume:
         # The callbacks come back from the experiment's pickle: they hold only plain state.
         return tune.Tuner.restore(str(sweep_dir), trainable=trainable, resume_unfinished=True, resume_errored=False,
                                   restart_errored=False)
     search = build_search(plan, max_concurrent=max_concurrent, known=() if plan.objective.kind == "pareto" else known)
     callbacks = [
-        TrackingCallback(tracker, sweep_id=sweep_id, parent_id=parent_id, spec=spec, params=plan.common_params()),
-        ProgressCallback(total=plan.num_trials, spec=spec),
+        TrackingCallback(tracker, sweep_id=sweep_id, parent_id=parent_id, template=template, params=plan.common_params()),
+        ProgressCallback(total=plan.num_trials, template=template),
     ]
     return tune.Tuner(
         trainable,
@@ -225,23 +225,17 @@ def source_dimensions(sources: Sequence[str]) -> dict[str, str]:
 def record_dense(tracker: Tracker, pool: Any, plan: SweepPlan, capacity: Mapping[str, Any]) -> tuple[dict[str, dict[str, float]], str]:
     """The dense model's scores on the sweep's map, and their MLflow run (once per model, map
     and evaluation seed; reused by later sweeps)."""
-    from calray.cluster import Calibration, Job
-    from calray.evaluate import capability_map
-
     c = plan.config
-    job = Job(calibration=Calibration(mixture={plan.space.sources[0]: 1.0}, nsamples=1), **c.job_template())
     log.info("dense evaluation of %s on %s", c.model, plan.dimensions)
     started = time.time()
-    dense = pool.dense_scores(job)
-    cmap = capability_map(c.evaluation.capability_map).select(c.evaluation.dimensions)
-    cmap = cmap.with_overrides(limit=c.evaluation.limit, max_new_tokens=c.evaluation.max_new_tokens)
-    key = f"{capacity.get('model_fingerprint', c.model)}/{cmap.digest()}/seed{c.evaluation.eval_seed}"
+    dense = pool.dense_scores(plan.probe_job())
+    key = c.evaluation.settings().dense_key(capacity.get("model_fingerprint", c.model))
     found = tracker.find_one({"calray.dense_key": key})
     if found is not None and found.info.status == "FINISHED":
         return dense, found.info.run_id
     run_id = tracker.get_or_create("calray.dense_key", key, name=f"dense {Path(c.model).name}",
                                    tags={KIND: "dense", "calray.model_fingerprint": capacity.get("model_fingerprint", "")},
-                                   params={"model": c.model, "capability_map": plan.common_params()["capability_map"],
+                                   params={"model": c.model, "capability_map": c.evaluation.map_name,
                                            "limit": c.evaluation.limit, "eval_seed": c.evaluation.eval_seed})
     tracker.log_metrics(run_id, {f"score/{t}/{m}": v for t, ms in dense.items() for m, v in ms.items()})
     tracker.log_metrics(run_id, {"time/dense": time.time() - started})
@@ -257,21 +251,22 @@ def reconcile(tracker: Tracker, plan: SweepPlan, sweep_dir: Path, *, sweep_id: s
     sweep are exactly its Tune trials."""
     from ray.tune import ExperimentAnalysis
 
-    spec = plan.trial_spec()
-    callback = TrackingCallback(tracker, sweep_id=sweep_id, parent_id=parent_id, spec=spec, params=plan.common_params())
+    template = plan.trial_template()
+    callback = TrackingCallback(tracker, sweep_id=sweep_id, parent_id=parent_id, template=template,
+                                params=plan.common_params())
     records = []
     for trial in ExperimentAnalysis(str(sweep_dir)).trials:
         run_id = callback.run_for(trial)
         status = tracker.status(run_id)
         last = dict(trial.last_result or {})
         if trial.status == "TERMINATED" and status != "FINISHED":
-            record_completed(tracker, run_id, spec, trial.config, last)
+            record_completed(tracker, run_id, template, trial.config, last)
         elif trial.status == "ERROR" and status == "RUNNING":
             tracker.set_tags(run_id, {"calray.error": error_line(trial)})
             tracker.finish(run_id, "FAILED")
-        weights = spec.weights(trial.config)
+        weights = template.weights(trial.config)
         records.append(TrialRecord(
-            trial_id=trial.trial_id, run_id=run_id, status=trial.status, weights=weights, seed=spec.seed_of(trial.config),
+            trial_id=trial.trial_id, run_id=run_id, status=trial.status, weights=weights, seed=template.seed_of(trial.config),
             metrics={k: v for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         ))
     keys = {trial_key(sweep_id, r.trial_id) for r in records}
@@ -294,21 +289,21 @@ def evaluate_top(tracker: Tracker, pool: Any, plan: SweepPlan, records: list[Tri
     from calray.sweep.callbacks import tracked_metrics
     from calray.sweep.trial import LIMIT_KEY
 
-    spec = plan.trial_spec()
+    template = plan.trial_template()
     done = [r for r in records if r.ok]
-    ranked = sorted(done, key=lambda r: (-spec.limits.index(r.metrics.get(LIMIT_KEY) or None), -r.metrics[OBJECTIVE]))[:k]
+    ranked = sorted(done, key=lambda r: (-template.limits.index(r.metrics.get(LIMIT_KEY) or None), -r.metrics[OBJECTIVE]))[:k]
     if not ranked:
         return
     log.info("evaluating the %d best of %d trials on the full capability map", len(ranked), len(done))
-    jobs = [spec.make_job(r.weights, seed=r.seed, limit=plan.config.evaluation.limit, name=f"{plan.config.name}:final:{r.label}")
+    jobs = [template.make_job(r.weights, seed=r.seed, limit=plan.config.evaluation.limit, name=f"{plan.config.name}:final:{r.label}")
             for r in ranked]
     for record, result in zip(ranked, ray.get([pool.submit(job) for job in jobs])):
         if not result.ok:
             log.warning("final evaluation of %s failed: %s", record.label, result.error)
             continue
-        report = spec.report(result, limit=None)
+        report = template.report(result, limit=None)
         metrics = tracked_metrics(report)
-        tracker.log_metrics(record.run_id, metrics, step=len(spec.limits))
+        tracker.log_metrics(record.run_id, metrics, step=len(template.limits))
         tracker.set_tags(record.run_id, {"calray.fidelity": "full"})
         record.metrics.update(metrics)
         log.info("%s on the full map: %s %.2f", record.label, OBJECTIVE, metrics.get(OBJECTIVE, float("nan")))

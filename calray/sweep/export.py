@@ -23,8 +23,25 @@ import torch
 import yaml
 
 from calray.config import validate
+from calray.data import build_calibration, parse_mixture
 from calray.errors import CalrayError
+from calray.evaluate import fingerprint_dir
+from calray.models import resolve_model
+from calray.prune import (
+    LinearReport,
+    PruneSettings,
+    PruningReport,
+    adapter_for,
+    dense_statistics,
+    embed_samples,
+    load_pretrained,
+    prune_mixed,
+    prune_model,
+    resolve_seqlen,
+    save_pruned,
+)
 from calray.sweep.config import SweepConfig
+from calray.sweep.plan import run_setup
 from calray.sweep.tracking import KIND, PARENT, Tracker
 
 log = logging.getLogger(__name__)
@@ -48,40 +65,24 @@ def run_config(tracker: Tracker, run_id: str) -> tuple[Any, SweepConfig]:
 
 
 def prune_independent(
-    model: torch.nn.Module, parts: Sequence[tuple[float, torch.Tensor]], method: Any, target: Any, *,
-    batch_size: int = 8, include: Sequence[str] = ("*",), exclude: Sequence[str] = (),
-) -> list[Any]:
+    model: torch.nn.Module, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings
+) -> list[LinearReport]:
     """Prune every block of ``model`` in place from H(mix) = sum_s w_s H_s, each H_s from the
-    *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids))."""
-    from calray.prune import BlockStatistics, adapter_for, collect_statistics, embed_samples, find_linears, prune_block, run_block
-    from calray.prune.driver import block_name, check_widths
-
+    *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids)), block
+    by block as a shard's cached statistics would give them."""
     adapter = adapter_for(model)
     args = adapter.block_args()
-    selected = [find_linears(b, prefix=block_name(adapter.blocks_path, i), include=include, exclude=exclude)
-                for i, b in enumerate(adapter.blocks)]
-    check_widths(selected, target)
-    hidden = [embed_samples(model, ids, batch_size=batch_size) for _, ids in parts]  # (n, L, d) per source
-    reports: list[Any] = []
-    for i, block in enumerate(adapter.blocks):
-        name = block_name(adapter.blocks_path, i)
-        every = find_linears(block, prefix=name)  # statistics of every linear, as a shard caches them
-        stats = [collect_statistics(block, every, h, args, index=i, kind="hessian", batch_size=batch_size) for h in hidden]
-        hidden = [run_block(block, h, args, index=i, device="cpu", storage_device="cpu", batch_size=batch_size, name=name)
-                  for h in hidden]  # dense outputs, before this block is pruned
-        mixed = BlockStatistics.mix([(w, s) for (w, _), s in zip(parts, stats)])
-        reports += prune_block(selected[i], mixed, method, target, index=i)
-    return reports
+    streams = [
+        (weight, (stats for stats, _ in dense_statistics(adapter.blocks, embed_samples(model, ids, batch_size=settings.batch_size),
+                                                         args, prefix=adapter.blocks_path, batch_size=settings.batch_size)))
+        for weight, ids in parts
+    ]
+    return prune_mixed(adapter.blocks, streams, settings.pruning_method(), settings.target(), prefix=adapter.blocks_path,
+                       include=settings.include, exclude=settings.exclude, layer_errors=settings.layer_errors)
 
 
 def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = "calray") -> Path:
     """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json)."""
-    from calray.models import resolve_model
-    from calray.data import build_calibration, parse_mixture
-    from calray.evaluate import fingerprint_dir
-    from calray.prune import PruningReport, Target, load_pretrained, prune_model, resolve_seqlen, save_pruned
-    from calray.sweep.plan import run_setup
-
     tracker = Tracker(tracking_uri, experiment)
     run, config = run_config(tracker, run_id)
     run_setup(tuple(config.setup_modules), config.sources_file)
@@ -98,25 +99,20 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     p = config.prune
     model, tokenizer = load_pretrained(model_dir, dtype=config.pool.get("dtype") or "auto")
     seqlen = resolve_seqlen(config.calibration.seqlen, model.config)
-    from calray.cluster import Job, Calibration
-
-    method = validate(Job, {"calibration": Calibration(mixture=weights, nsamples=1), **config.job_template()},
-                      "prune settings").prune_spec().pruning_method()
-    target = Target.parse(sparsity=p.sparsity if p.n_m is None else None, n_m=p.n_m)
+    method, target = p.pruning_method(), p.target()
     mixture = parse_mixture(weights)
     common = {"nsamples": config.calibration.nsamples, "seqlen": seqlen, "seed": seed, "sampling": config.calibration.sampling}
-    report_config = {"run_id": run_id, "mixture": mixture.spec(), "mixture_id": mixture.id, "mode": p.mode, "model": config.model,
+    report_config = {"run_id": run_id, "mixture": mixture.text(), "mixture_id": mixture.id, "mode": p.mode, "model": config.model,
                      "method": p.method, "target": str(target), **common}
     started = time.time()
-    log.info("re-pruning run %s (%s, %s mode) on %s", run_id, mixture.spec(), p.mode, model_dir)
+    log.info("re-pruning run %s (%s, %s mode) on %s", run_id, mixture.text(), p.mode, model_dir)
     if p.mode == "sequential":
         calib = build_calibration(tokenizer, mixture, **common)
         report = prune_model(model, calib.input_ids, method, target, batch_size=p.batch_size, include=p.include,
                              exclude=p.exclude, layer_errors=p.layer_errors, config={**report_config, "counts": calib.counts})
     else:
         parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
-        reports = prune_independent(model, parts, method, target, batch_size=p.batch_size, include=p.include, exclude=p.exclude)
-        report = PruningReport(reports, time.time() - started, report_config)
+        report = PruningReport(prune_independent(model, parts, p), time.time() - started, report_config)
     path = save_pruned(model, tokenizer, report, out)
     tracker.set_tags(run_id, {"calray.exported_to": str(Path(out).resolve())})
     log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])

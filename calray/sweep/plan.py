@@ -16,14 +16,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from calray.cluster import Calibration, Job, PoolConfig, checkpoint_files
 from calray.config import validate
+from calray.data import parse_mixture, select_sources
 from calray.errors import CalrayError
+from calray.models import resolve_model
 from calray.sweep.config import SweepConfig
 from calray.sweep.objective import Objective
 from calray.sweep.resources import check_pool_fits, node_types_from_ray, node_types_from_yaml
 from calray.sweep.simplex import SimplexSpace, unique
 from calray.sweep.tracking import tracking_uri
-from calray.sweep.trial import TrialSpec
+from calray.sweep.trial import TrialTemplate
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +57,29 @@ class SweepPlan:
     space: SimplexSpace
     objective: Objective
     dimensions: list[str]
-    pool_config: Any  # calray.cluster.PoolConfig
+    pool_config: PoolConfig
     tracking_uri: str
     points: list[dict[str, float]] = field(default_factory=list)  # seed points, or every point of a fixed design
     seeds: list[int] = field(default_factory=list)
 
     @property
-    def setup(self) -> Any:
+    def setup(self) -> functools.partial[None]:
         return functools.partial(run_setup, tuple(self.config.setup_modules), self.config.sources_file)
 
-    def trial_spec(self) -> TrialSpec:
+    def trial_template(self) -> TrialTemplate:
         c = self.config
         limits: tuple[int | None, ...] = tuple(c.fidelity.limits) if c.fidelity else (None,)
-        return TrialSpec(
-            space=self.space, job=c.job_template(), nsamples=c.calibration.nsamples, seqlen=c.calibration.seqlen,
-            seed=c.calibration.seed, sampling=c.calibration.sampling, objective=self.objective, limits=limits, name=c.name,
+        return TrialTemplate(
+            space=self.space, prune=c.prune, evaluation=c.evaluation.settings(), calibration_metrics=c.calibration.metrics,
+            nsamples=c.calibration.nsamples, seqlen=c.calibration.seqlen, seed=c.calibration.seed,
+            sampling=c.calibration.sampling, objective=self.objective, limits=limits, name=c.name,
         )
+
+    def probe_job(self) -> Job:
+        """A job with the sweep's settings on its first source: what the dense evaluation and
+        the up-front checks of the method run on."""
+        return self.trial_template().make_job({self.space.sources[0]: 1.0}, seed=self.config.calibration.seed,
+                                              limit=None, name=f"{self.config.name}:probe")
 
     @property
     def fixed_design(self) -> bool:
@@ -85,12 +95,11 @@ class SweepPlan:
     def common_params(self) -> dict[str, Any]:
         """The MLflow params every trial of the sweep shares."""
         c = self.config
-        cmap = c.evaluation.capability_map
         return {
             "model": c.model, "method": c.prune.method, "sparsity": c.prune.sparsity, "n_m": c.prune.n_m,
             "mode": c.prune.mode, "nsamples": c.calibration.nsamples, "seqlen": c.calibration.seqlen,
             "sampling": c.calibration.sampling, "eval_seed": c.evaluation.eval_seed,
-            "capability_map": cmap if isinstance(cmap, str) else cmap.get("name", "custom"),
+            "capability_map": c.evaluation.map_name,
             "limit": c.evaluation.limit, "algorithm": c.search.algorithm, "objective": c.objective.kind,
             **({"method_options": c.prune.method_options} if c.prune.method_options else {}),
         }
@@ -98,11 +107,6 @@ class SweepPlan:
 
 def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
     """Validate ``config`` completely (see the module docstring) and derive the sweep's parts."""
-    from calray.cluster import Calibration, Job, PoolConfig, checkpoint_files
-    from calray.models import resolve_model
-    from calray.data import parse_mixture, select_sources
-    from calray.evaluate import capability_map
-
     run_setup(tuple(config.setup_modules), config.sources_file)
     sources = select_sources(config.space.sources)
     space = SimplexSpace(
@@ -111,12 +115,10 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
         upper={s: b.max for s, b in config.space.bounds.items()},
         fixed=dict(config.space.fixed),
     )
-    cmap = capability_map(config.evaluation.capability_map).select(config.evaluation.dimensions)
-    dimensions = list(cmap.dimensions)
+    dimensions = list(config.evaluation.selected_map().dimensions)
     objective = Objective.create(config.objective.kind, dimensions, config.objective.weights)
-    template = config.job_template()
     calibration = Calibration(mixture={sources[0]: 1.0}, nsamples=config.calibration.nsamples, seqlen=config.calibration.seqlen)
-    validate(Job, {"calibration": calibration, **template}, "prune settings")  # method, target, options
+    validate(Job, {"calibration": calibration, "prune": config.prune}, "prune settings")  # the method and its options
 
     search = config.search
     points: list[dict[str, float]] = []

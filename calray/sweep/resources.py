@@ -37,9 +37,9 @@ def node_types_from_yaml(path: str | Path) -> list[NodeType]:
         raise CalrayError(f"cluster file {str(path)!r} has no available_node_types; is it a Ray cluster-launcher config?")
     head = config.get("head_node_type")
     out = []
-    for name, spec in types.items():
-        resources = spec.get("resources") or {}
-        count = 1 if name == head else int(spec.get("max_workers", config.get("max_workers", 0)))
+    for name, node_type in types.items():
+        resources = node_type.get("resources") or {}
+        count = 1 if name == head else int(node_type.get("max_workers", config.get("max_workers", 0)))
         out.append(NodeType(name, float(resources.get("CPU", 0)), float(resources.get("GPU", 0)), count))
     return out
 

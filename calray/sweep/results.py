@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from calray.format import fixed
 from calray.sweep.objective import OBJECTIVE, Objective, pareto_front
 from calray.sweep.simplex import mixture_label
 
@@ -88,9 +89,9 @@ class SweepResult:
             header.append("seeds")
         out = []
         for label, r in rows[:limit]:
-            cells = [label, *(_fmt(r[d]) for d in self.dimensions), _fmt(r["total"])]
+            cells = [label, *(fixed(r[d]) for d in self.dimensions), fixed(r["total"])]
             if self.objective.kind == "weighted":
-                cells.append(_fmt(r[OBJECTIVE]))
+                cells.append(fixed(r[OBJECTIVE]))
             if "seeds" in header:
                 cells.append(str(int(r["seeds"])))
             out.append(cells)
@@ -118,7 +119,3 @@ def _mean(values: Sequence[float]) -> float:
 
 def _nan_low(value: float) -> float:
     return value if math.isfinite(value) else -math.inf
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.1f}" if math.isfinite(value) else "n/a"

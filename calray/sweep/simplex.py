@@ -30,7 +30,7 @@ concentrate some mass on the faces w_i = h_i; the search still covers the whole 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -216,7 +216,7 @@ def compositions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
 
 def tidy(weights: Mapping[str, float]) -> dict[str, float]:
     """Weights below ``WEIGHT_FLOOR`` set to 0, the rest renormalised and rounded to 12 digits
-    (the precision of a mixture's spec), so that equal mixtures have equal ids."""
+    (the precision of a mixture's text form), so that equal mixtures have equal ids."""
     kept = {s: (w if w >= WEIGHT_FLOOR else 0.0) for s, w in weights.items()}
     total = sum(kept.values())
     return {s: float(f"{w / total:.12g}") for s, w in kept.items()}
@@ -240,8 +240,3 @@ def mixture_label(weights: Mapping[str, float], *, digits: int = 2) -> str:
     if len(nonzero) == 1:
         return nonzero[0][0]
     return ",".join(f"{s}={w:.{digits}f}" for s, w in sorted(nonzero, key=lambda sw: -sw[1]))
-
-
-def sources_of(mixtures: Sequence[Mapping[str, float]]) -> list[str]:
-    """Every source named by ``mixtures``, in first-seen order."""
-    return list(dict.fromkeys(s for m in mixtures for s in m))

@@ -15,12 +15,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from calray.data import MetricsLevel
 from calray.errors import CalrayError
+from calray.evaluate import EvaluationSettings
+from calray.prune import PruneSettings
 from calray.sweep.objective import OBJECTIVE, Objective
 from calray.sweep.simplex import SimplexSpace, mixture_label
+
+if TYPE_CHECKING:
+    from calray.cluster import Job, JobResult, PoolClient
 
 RESULT_KEY = "calray/result"  # the JobResult as JSON, for the tracking callback's artifacts
 LIMIT_KEY = "fidelity/limit"  # 0 = the full capability map (or its configured limit)
@@ -31,12 +37,15 @@ class TrialFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
-class TrialSpec:
-    """Everything a trial needs, picklable and free of registries: the space, the fields every
-    job shares, the calibration settings, the objective and the fidelity limits."""
+class TrialTemplate:
+    """Everything a trial needs, picklable and free of registries: the space, the settings
+    every job of the sweep shares, the calibration settings, the objective and the fidelity
+    limits. ``make_job`` fills in a trial's mixture, seed and item limit."""
 
     space: SimplexSpace
-    job: Mapping[str, Any]
+    prune: PruneSettings
+    evaluation: EvaluationSettings
+    calibration_metrics: MetricsLevel
     nsamples: int
     seqlen: int | None
     seed: int
@@ -44,7 +53,6 @@ class TrialSpec:
     objective: Objective
     limits: tuple[int | None, ...] = (None,)
     name: str = "trial"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def weights(self, config: Mapping[str, Any]) -> dict[str, float]:
         """The mixture a trial config stands for."""
@@ -57,17 +65,16 @@ class TrialSpec:
     def seed_of(self, config: Mapping[str, Any]) -> int:
         return int(config.get("seed", self.seed))
 
-    def make_job(self, weights: Mapping[str, float], *, seed: int, limit: int | None, name: str) -> Any:
+    def make_job(self, weights: Mapping[str, float], *, seed: int, limit: int | None, name: str) -> Job:
         from calray.cluster import Calibration, Job
 
         mixture = {s: w for s, w in weights.items() if w > 0}
         calibration = Calibration(mixture=mixture, nsamples=self.nsamples, seqlen=self.seqlen, seed=seed, sampling=self.sampling)
-        fields = dict(self.job)
-        if limit is not None:
-            fields["limit"] = limit
-        return Job(calibration=calibration, name=name, **fields)
+        evaluation = self.evaluation if limit is None else self.evaluation.model_copy(update={"limit": limit})
+        return Job(calibration=calibration, prune=self.prune, evaluation=evaluation,
+                   calibration_metrics=self.calibration_metrics, name=name)
 
-    def report(self, result: Any, *, limit: int | None) -> dict[str, Any]:
+    def report(self, result: JobResult, *, limit: int | None) -> dict[str, Any]:
         """What the trial reports: the result's flat metrics, the objective, the level's limit,
         and the whole result as JSON (for the tracking callback)."""
         metrics = result.metrics()
@@ -78,20 +85,20 @@ class TrialSpec:
         return out
 
 
-def run_trial(config: dict[str, Any], *, spec: TrialSpec, pool: Any) -> None:
-    """The Tune trainable (wrap with ``tune.with_parameters(run_trial, spec=..., pool=...)``)."""
+def run_trial(config: dict[str, Any], *, template: TrialTemplate, pool: PoolClient) -> None:
+    """The Tune trainable (wrap with ``tune.with_parameters(run_trial, template=..., pool=...)``)."""
     from ray import tune
 
-    weights = spec.weights(config)
-    seed = spec.seed_of(config)
+    weights = template.weights(config)
+    seed = template.seed_of(config)
     label = mixture_label(weights)
-    for limit in spec.limits:
+    for limit in template.limits:
         started = time.time()
-        job = spec.make_job(weights, seed=seed, limit=limit, name=f"{spec.name}:{label}"[:120])
+        job = template.make_job(weights, seed=seed, limit=limit, name=f"{template.name}:{label}"[:120])
         result = pool.prune_and_evaluate(job)
         if not result.ok:
             error = result.error
             raise TrialFailed(f"mixture {label} failed at {error.layer or 'pruning'}: {error.reason}")
-        report = spec.report(result, limit=limit)
+        report = template.report(result, limit=limit)
         report["time/trial"] = time.time() - started
         tune.report(report)

@@ -24,7 +24,9 @@ from calray.sweep.tracking import (
     TRIAL_KEY,
     Tracker,
 )
-from calray.sweep.trial import TrialSpec
+from calray.evaluate import EvaluationSettings
+from calray.prune import PruneSettings
+from calray.sweep.trial import TrialTemplate
 
 SETTING = {"model": "toy", "method": "sparsegpt", "sparsity": 0.6, "n_m": None, "mode": "independent", "nsamples": 8,
            "seqlen": 32, "sampling": None, "eval_seed": 0, "capability_map": "toy", "limit": None, "objective": "total"}
@@ -53,10 +55,11 @@ def record_sweep(tracker: Tracker, *, name: str, sweep_id: str, algorithm: str, 
                                    tags={KIND: "sweep", SOURCE_DIMENSIONS: json.dumps({s: tags[s] for s in sources})},
                                    params={**setting, "num_trials": len(trials), "sources": list(sources)})
     dims = sorted({d for t in trials for d in t.retention})
-    spec = TrialSpec(space=SimplexSpace(tuple(sources)), job={}, nsamples=setting["nsamples"], seqlen=setting["seqlen"],
-                     seed=0, sampling=None, objective=Objective.create("total", dims))
+    template = TrialTemplate(space=SimplexSpace(tuple(sources)), prune=PruneSettings(sparsity=0.5),
+                             evaluation=EvaluationSettings(), calibration_metrics="all", nsamples=setting["nsamples"],
+                             seqlen=setting["seqlen"], seed=0, sampling=None, objective=Objective.create("total", dims))
     for index, t in enumerate(trials):
-        _, params = mixture_params(spec, {"point": {s: t.weights.get(s, 0.0) for s in sources}, "seed": t.seed})
+        _, params = mixture_params(template, {"point": {s: t.weights.get(s, 0.0) for s in sources}, "seed": t.seed})
         run = tracker.get_or_create(TRIAL_KEY, f"{sweep_id}/t{index}", name=f"t{index}",
                                     tags={PARENT: parent, KIND: "trial", SWEEP_ID: sweep_id}, params={**setting, **params})
         metrics = {f"retention/{d}": v for d, v in t.retention.items()}

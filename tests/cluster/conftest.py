@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from calray.testing import save_tiny_model, tiny_model
+from calray.tiny import save_tiny_model, tiny_model
 
 from .helpers import register_tiny_world, unregister_tiny_world
 
@@ -29,7 +29,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sharded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same model saved as a sharded checkpoint (model.safetensors.index.json + files)."""
-    from calray.testing import tiny_tokenizer
+    from calray.tiny import tiny_tokenizer
 
     directory = tmp_path_factory.mktemp("tiny-llama-sharded")
     tiny_model("llama", num_hidden_layers=3).save_pretrained(directory, max_shard_size="20KB")

@@ -12,9 +12,8 @@ from calray.errors import CalrayError
 
 def test_a_job_is_checked_before_it_reaches_a_shard():
     calib = Calibration(mixture={"c4": 0.25, "gsm8k": 0.75}, nsamples=16, seqlen=64)
-    job = Job(calibration=calib, n_m="2:4", method="sparsegpt", method_options={"percdamp": 0.1})
-    spec = job.prune_spec()
-    assert spec.target().n_m == (2, 4) and spec.pruning_method().percdamp == 0.1
+    job = Job(calibration=calib, prune={"n_m": "2:4", "method": "sparsegpt", "method_options": {"percdamp": 0.1}})
+    assert job.prune.target().n_m == (2, 4) and job.prune.pruning_method().percdamp == 0.1
     bad = [
         ({"sparsity": 0.5, "n_m": "2:4"}, "exactly one pruning target"),
         ({}, "exactly one pruning target"),
@@ -25,7 +24,7 @@ def test_a_job_is_checked_before_it_reaches_a_shard():
     ]
     for options, message in bad:
         with pytest.raises(ValueError, match=message):
-            Job(calibration=calib, **options)
+            Job(calibration=calib, prune=options)
     with pytest.raises(ValueError, match="exactly one of mixture"):
         Calibration(mixture="c4=1", windows=torch.zeros(2, 8, dtype=torch.long))
     with pytest.raises(ValueError, match="weights must be finite numbers >= 0"):
@@ -53,7 +52,7 @@ def test_job_configs_expand_variables_and_resolve_paths(tmp_path, monkeypatch):
     config = tmp_path / "run.yaml"
     config.write_text(
         "model: ${MODELS}/llama\nsources_file: sources.yaml\ndata: {root: data}\n"
-        "jobs: [{calibration: {mixture: c4=1}, sparsity: 0.5}]\n"
+        "jobs: [{calibration: {mixture: c4=1}, prune: {sparsity: 0.5}}]\n"
     )
     monkeypatch.setenv("MODELS", "/models")
     loaded = load_prune_eval(config)

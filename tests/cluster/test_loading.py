@@ -12,7 +12,7 @@ from calray.cluster import checkpoint_files, load_shard, partition
 from calray.cluster import loading
 from calray.errors import CalrayError
 from calray.prune import adapter_for
-from calray.testing import TINY_CONFIGS, save_tiny_model, tiny_model
+from calray.tiny import TINY_CONFIGS, save_tiny_model, tiny_model
 
 
 class Spy:

@@ -8,7 +8,8 @@ import ray
 import torch
 from transformers import AutoTokenizer
 
-from calray.cluster import Pipeline, PipelineLM, PruneSpec, ShardOptions, partition
+from calray.prune import PruneSettings
+from calray.cluster import Pipeline, PipelineLM, ShardOptions, partition
 from calray.evaluate import GenerationArgs, HFModel, capability_map, evaluate_capabilities
 
 from .helpers import register_tiny_world
@@ -36,7 +37,7 @@ def test_pipeline_prunes_and_evaluates_like_one_process(ray_session, request, st
     pipeline = Pipeline.create(str(model_dir), partition(3, stages), OPTIONS)
     try:
         ids = ray.put(windows(8, seed=stages))
-        ray.get(pipeline.prune_sequential("seq", PruneSpec(sparsity=0.5, batch_size=BATCH), ids))
+        ray.get(pipeline.prune_sequential("seq", PruneSettings(sparsity=0.5, batch_size=BATCH), ids))
         expected = sequential_reference(model_dir, windows(8, seed=stages))
         assert max_abs_diff(pipeline.weights("seq"), block_weights(expected)) < 1e-5
         assert max_abs_diff(pipeline.weights(None), block_weights(load(model_dir))) == 0.0  # dense untouched
@@ -60,7 +61,7 @@ def test_pipeline_prunes_and_evaluates_like_one_process(ray_session, request, st
             for key, part in (("a", a), ("b", b)):
                 ray.get(pipeline.collect(key, part, batch_size=BATCH))
             assert pipeline.missing_statistics(["a", "b", "c"]) == {"c": stages - 1}
-            ray.get(pipeline.prune_independent("ind", PruneSpec(sparsity=0.5, batch_size=BATCH), [(0.25, "a"), (0.75, "b")]))
+            ray.get(pipeline.prune_independent("ind", PruneSettings(sparsity=0.5, batch_size=BATCH), [(0.25, "a"), (0.75, "b")]))
             reference = independent_reference(model_dir, [(0.25, a), (0.75, b)])
             assert max_abs_diff(pipeline.weights("ind"), block_weights(reference)) < 1e-5
         pipeline.release("seq")

@@ -15,7 +15,7 @@ from calray.cluster import Calibration, Job, JobResult, PoolConfig, connect_pool
 from calray.data import build_calibration
 from calray.errors import CalrayError
 from calray.evaluate import HFModel, capability_map, evaluate_capabilities, retention
-from calray.testing import save_tiny_model
+from calray.tiny import save_tiny_model
 
 from .helpers import register_tiny_world
 from .reference import BATCH, load, sequential_reference
@@ -49,10 +49,11 @@ def pool(ray_session, model_dir, tmp_path_factory):  # type: ignore[no-untyped-d
     client.shutdown()
 
 
-def job(name: str, mode: str = "sequential", mixture: str | dict[str, float] = MIXTURE, **extra) -> Job:  # type: ignore[no-untyped-def]
-    options = {"sparsity": 0.5, "capability_map": "tiny", **extra}
-    return Job(calibration=Calibration(mixture=mixture, nsamples=8, seqlen=32), mode=mode, batch_size=BATCH, name=name,
-               **options)
+def job(name: str, mode: str = "sequential", mixture: str | dict[str, float] = MIXTURE, *, sparsity: float | None = 0.5,
+        n_m: str | None = None, capability_map: str | dict = "tiny", calibration_metrics: str = "none") -> Job:
+    return Job(calibration=Calibration(mixture=mixture, nsamples=8, seqlen=32), name=name,
+               prune={"sparsity": sparsity, "n_m": n_m, "mode": mode, "batch_size": BATCH},
+               evaluation={"capability_map": capability_map}, calibration_metrics=calibration_metrics)
 
 
 def stage_activity(pool, what: str) -> int:  # type: ignore[no-untyped-def]
@@ -110,7 +111,8 @@ def test_a_failing_job_returns_its_layer_and_the_pool_keeps_serving(pool):
     windows = torch.randint(0, 255, (4, 16), generator=torch.Generator().manual_seed(0))
     windows[1, 5] = 255  # the poisoned token: NaN activations
     for mode in ("sequential", "independent"):
-        bad = Job(calibration=Calibration(windows=windows), sparsity=0.5, mode=mode, capability_map="tiny", name="nan")
+        bad = Job(calibration=Calibration(windows=windows), prune={"sparsity": 0.5, "mode": mode},
+                  evaluation={"capability_map": "tiny"}, calibration_metrics="none", name="nan")
         result = pool.prune_and_evaluate(bad)
         assert result.status == "failed" and result.mode == mode
         assert result.error is not None and result.error.kind == "PruningError"

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from calray.cluster import JobLost, PruneSpec, ShardBusy, ShardMemoryError, ShardWorker, StatisticsCache, partition
+from calray.cluster import JobLost, ShardBusy, ShardMemoryError, ShardOptions, ShardWorker, StatisticsCache, partition
 from calray.cluster import shard as shard_module
-from calray.prune import BlockStatistics, InputStatistic, PruningError, adapter_for, padded_position_ids
+from calray.prune import PruneSettings, BlockStatistics, InputStatistic, PruningError, adapter_for, padded_position_ids
 
 from .reference import BATCH, block_weights, independent_reference, load, max_abs_diff, sequential_reference
 
-SPEC = PruneSpec(sparsity=0.5, batch_size=BATCH)
+SETTINGS = PruneSettings(sparsity=0.5, batch_size=BATCH)
 
 
 def windows(n: int = 6, seq: int = 32, seed: int = 0) -> torch.Tensor:
@@ -20,7 +20,7 @@ def windows(n: int = 6, seq: int = 32, seed: int = 0) -> torch.Tensor:
 
 
 def workers(model_dir, stages: int, **options) -> list[ShardWorker]:  # type: ignore[no-untyped-def]
-    return [ShardWorker(str(model_dir), a, b, **options) for a, b in partition(3, stages)]
+    return [ShardWorker(str(model_dir), a, b, ShardOptions(**options)) for a, b in partition(3, stages)]
 
 
 def run_forward(shards, job_id, ids, mask=None):  # type: ignore[no-untyped-def]
@@ -37,7 +37,7 @@ def test_sequential_pruning_over_shards_equals_one_process(tiny_dir, stages):
     shards = workers(tiny_dir, stages)
     x, reports = ids, []
     for s in shards:
-        x, part = s.prune_sequential("job", SPEC, x)
+        x, part = s.prune_sequential("job", SETTINGS, x)
         reports += part
     assert x is None  # the last stage sends nothing on
     got = {k: v for s in shards for k, v in s.weights("job").items()}
@@ -79,7 +79,7 @@ def test_independent_mode_mixes_dense_statistics_per_source(tiny_dir):
     weights = {"mix": [(0.3, "a"), (0.7, "b")], "a-only": [(1.0, "a")]}
     for job, parts in weights.items():
         for s in shards:
-            s.prune_independent(job, SPEC, parts)
+            s.prune_independent(job, SETTINGS, parts)
     got = {j: {k: v for s in shards for k, v in s.weights(j).items()} for j in weights}
     mixed = independent_reference(tiny_dir, [(0.3, a), (0.7, b)])
     assert max_abs_diff(got["mix"], block_weights(mixed)) < 1e-5
@@ -93,11 +93,11 @@ def test_independent_mode_mixes_dense_statistics_per_source(tiny_dir):
     assert layer0
     # A source no shard has statistics for is named.
     with pytest.raises(Exception, match="missing-source"):
-        shards[0].prune_independent("other", SPEC, [(1.0, "missing-source")])
+        shards[0].prune_independent("other", SETTINGS, [(1.0, "missing-source")])
 
 
 def test_admission_refuses_what_cannot_fit_and_delays_what_could(tiny_dir, monkeypatch):
-    shard = ShardWorker(str(tiny_dir), 0, 3, max_jobs=2)
+    shard = ShardWorker(str(tiny_dir), 0, 3, ShardOptions(max_jobs=2))
     shard.admit("a", nsamples=4, seqlen=32, batch_size=4, sequential=True)
     shard.admit("b", nsamples=4, seqlen=32, batch_size=4, sequential=True)
     with pytest.raises(ShardBusy, match="max_jobs=2"):
@@ -121,11 +121,11 @@ def test_a_nan_job_fails_naming_its_layer_and_leaves_the_shard_clean(tiny_dir):
     bad = windows(4, 16)
     bad[0, 3] = 255
     with pytest.raises(PruningError) as info:
-        shard.prune_sequential("bad", SPEC, bad)
+        shard.prune_sequential("bad", SETTINGS, bad)
     assert info.value.layer == "model.layers.0.self_attn.{q_proj,k_proj,v_proj}"
     assert "not finite" in str(info.value)
     assert shard.describe()["jobs"] == []
-    shard.prune_sequential("good", SPEC, windows(4, 16))  # the shard keeps working
+    shard.prune_sequential("good", SETTINGS, windows(4, 16))  # the shard keeps working
     with pytest.raises(JobLost, match="holds no pruned copy of job 'bad'"):
         shard.forward("bad", windows(1, 4))
 

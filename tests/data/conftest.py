@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calray.testing import tiny_tokenizer
+from calray.tiny import tiny_tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from calray.data import (
     gzip_ratio,
     information_metrics,
     ngram_diversity,
-    perplexity,
+    window_mean_perplexity,
     repetition,
     seq_rep_n,
     type_token_ratio,
@@ -20,7 +20,7 @@ from calray.data import (
     vocab_coverage,
     zipf_coefficient,
 )
-from calray.testing import tiny_model
+from calray.tiny import tiny_model
 
 # Two windows of four tokens. By hand:
 #   repeats (token seen earlier in its window): [1,2,1,2] -> 2, [3,3,3,4] -> 2; R = 4/8
@@ -78,7 +78,7 @@ class UniformLM(torch.nn.Module):
 
 
 def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
-    assert perplexity(UniformLM(50), torch.randint(0, 50, (3, 9)), progress=False) == pytest.approx(50.0)
+    assert window_mean_perplexity(UniformLM(50), torch.randint(0, 50, (3, 9)), progress=False) == pytest.approx(50.0)
 
 
 def test_perplexity_averages_each_windows_exp_mean_nll_over_uneven_batches():
@@ -86,7 +86,7 @@ def test_perplexity_averages_each_windows_exp_mean_nll_over_uneven_batches():
     ids = torch.randint(0, 256, (5, 12), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = np.mean([math.exp(model(ids[i : i + 1], labels=ids[i : i + 1]).loss.item()) for i in range(5)])
-    assert perplexity(model, ids, batch_size=2, progress=False) == pytest.approx(expected, rel=1e-5)
+    assert window_mean_perplexity(model, ids, batch_size=2, progress=False) == pytest.approx(expected, rel=1e-5)
 
 
 def test_information_metrics_reports_everything_it_can(tok):

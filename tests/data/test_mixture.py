@@ -43,7 +43,7 @@ def test_weights_and_counts_parse_to_the_same_normalised_mixture():
     assert counts.counts() == {"c4": 64, "gsm8k": 64}
     assert weights.counts() == {"c4": 64, "gsm8k": 64}  # default nsamples 128
     assert parse_mixture("c4=3,gsm8k=1").counts(8) == {"c4": 6, "gsm8k": 2}  # counts with nsamples act as weights
-    assert parse_mixture({"c4": 1, "gsm8k": 3}).spec() == "c4=0.25,gsm8k=0.75"
+    assert parse_mixture({"c4": 1, "gsm8k": 3}).text() == "c4=0.25,gsm8k=0.75"
     assert parse_mixture("c4=0.2,gsm8k=0.8").id != weights.id
     assert parse_mixture("c4=1,gsm8k=0").sources == ["c4"]  # zero weights are dropped
 

@@ -6,7 +6,7 @@ import pytest
 
 from calray.data import load_tokenizer, tokenizer_fingerprint
 from calray.errors import CalrayError
-from calray.testing import tiny_tokenizer
+from calray.tiny import tiny_tokenizer
 
 
 def test_fingerprint_is_stable_and_follows_the_vocabulary():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import calray.toy
-from calray.data import TOY_SOURCES, get_source, load_tokenizer, select_sources, source_windows
-from calray.data.toy_sources import DOCUMENTS
+from calray.data import get_source, load_tokenizer, select_sources, source_windows
+from calray.data.toy_sources import DOCUMENTS, toy_sources
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def toy_tokenizer():
 
 def test_every_toy_source_is_registered_with_its_dimension():
     assert select_sources("toy:*") == sorted(s.name for s in calray.toy.SOURCES)
-    assert len(TOY_SOURCES) == 18 and set(DOCUMENTS) == {s.name for s in calray.toy.SOURCES}
+    assert len(toy_sources()) == 18 and set(DOCUMENTS) == {s.name for s in calray.toy.SOURCES}
     for toy in calray.toy.SOURCES:
         source = get_source(toy.name)
         assert source.dimension == toy.dimension and source.origin == "python" and source.sampling == "packed"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from calray.evaluate import HFModel, LocalData
-from calray.testing import tiny_model, tiny_tokenizer
+from calray.tiny import tiny_model, tiny_tokenizer
 
 
 @pytest.fixture(scope="session")

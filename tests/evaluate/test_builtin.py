@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from calray.evaluate import FakeLM, HFModel, LocalData, TaskSpec, evaluate_task, get_task
+from calray.evaluate.fake import FakeLM
+from calray.evaluate import HFModel, LocalData, TaskSpec, evaluate_task, get_task
 from calray.evaluate.builtin import sources
 from calray.evaluate.builtin.general import split_articles, wikitext_detokenize
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from calray.cli import main
-from calray.testing import tiny_model, tiny_tokenizer
+from calray.tiny import tiny_model, tiny_tokenizer
 
 pytestmark = pytest.mark.shared
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from calray.evaluate.fake import FakeLM
 from calray.evaluate import (
     TASKS,
     AnswerItem,
@@ -15,7 +16,6 @@ from calray.evaluate import (
     CodeItem,
     CodeTask,
     DenseCache,
-    FakeLM,
     GenerationTask,
     MultipleChoiceTask,
     PerplexityTask,
@@ -27,7 +27,7 @@ from calray.evaluate import (
     retention,
 )
 from calray.evaluate.retention import UNDEFINED_AT_CHANCE, task_retention
-from calray.testing import tiny_model
+from calray.tiny import tiny_model
 
 
 def test_ratio_directions() -> None:

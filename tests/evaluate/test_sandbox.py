@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from calray.evaluate import CodeItem, CodeTask, FakeLM, SandboxLimits, run_program
+from calray.evaluate.fake import FakeLM
+from calray.evaluate import CodeItem, CodeTask, SandboxLimits, run_program
 from calray.evaluate.sandbox import UID_RANGE
 
 FAST = SandboxLimits(timeout_s=5)

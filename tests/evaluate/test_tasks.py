@@ -7,10 +7,10 @@ import math
 import pytest
 
 from calray.errors import CalrayError
+from calray.evaluate.fake import FakeLM
 from calray.evaluate import (
     AnswerItem,
     ChoiceItem,
-    FakeLM,
     GenerationTask,
     MultipleChoiceTask,
     PerplexityTask,

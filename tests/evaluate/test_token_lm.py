@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from calray.evaluate import GenerationArgs, HFModel, rolling_windows
 from calray.evaluate.token_lm import TokenLM
-from calray.testing import tiny_model, tiny_tokenizer
+from calray.tiny import tiny_model, tiny_tokenizer
 
 REQUESTS = [
     ("The cat sat on the", " mat"),

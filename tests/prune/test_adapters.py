@@ -12,7 +12,7 @@ from transformers import AutoConfig
 
 from calray.errors import CalrayError
 from calray.prune import ADAPTERS, adapter_for, call_block, check_supported
-from calray.testing import TINY_CONFIGS, tiny_model
+from calray.tiny import TINY_CONFIGS, tiny_model
 
 # Sliding windows shorter than the test sequence, so the sliding masks really differ.
 SLIDING = {

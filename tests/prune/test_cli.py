@@ -14,7 +14,7 @@ from transformers import AutoConfig
 
 from calray.cli import main
 from calray.prune import REPORT_NAME
-from calray.testing import tiny_model, tiny_tokenizer
+from calray.tiny import tiny_model, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(60))  # ~3.4k bytes

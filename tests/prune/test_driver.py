@@ -24,7 +24,7 @@ from calray.prune import (
     weight_matrix,
 )
 from calray.prune.model_io import save_pruned
-from calray.testing import TINY_CONFIGS, tiny_model, tiny_tokenizer
+from calray.tiny import TINY_CONFIGS, tiny_model, tiny_tokenizer
 
 from .layers import is_valid_n_m
 

@@ -13,8 +13,8 @@ from transformers import AutoConfig
 from calray.errors import CalrayError
 from calray.prune.text import encode, read_texts
 from calray.prune.model_io import load_config, resolve_seqlen
-from calray.prune.perplexity import perplexity
-from calray.testing import tiny_model, tiny_tokenizer
+from calray.prune.perplexity import token_perplexity
+from calray.tiny import tiny_model, tiny_tokenizer
 
 PRUNE_DIR = Path(__file__).resolve().parents[2] / "calray" / "prune"
 
@@ -46,10 +46,10 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     with torch.no_grad():
         model.lm_head.weight.zero_()  # every logit 0: a uniform next-token distribution
     text = encode(tiny_tokenizer(), ["some text to score " * 20])
-    ppl, windows = perplexity(model, text, seqlen=32, batch_size=3)
+    ppl, windows = token_perplexity(model, text, seqlen=32, batch_size=3)
     assert windows == text.numel() // 32
     assert ppl == pytest.approx(model.config.vocab_size, rel=1e-5)
-    assert math.isfinite(perplexity(tiny_model("gpt2"), text, seqlen=32)[0])
+    assert math.isfinite(token_perplexity(tiny_model("gpt2"), text, seqlen=32)[0])
 
 
 def test_the_pruning_core_imports_no_higher_layer():

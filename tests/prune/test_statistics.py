@@ -9,7 +9,7 @@ import torch
 
 from calray.prune import METHODS, Target, adapter_for, collect_statistics, find_linears, prune_blocks
 from calray.prune.statistics import BlockStatistics, InputStatistic
-from calray.testing import tiny_model
+from calray.tiny import tiny_model
 
 SHARED = {
     "llama": [("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), ("self_attn.o_proj",),

@@ -14,7 +14,7 @@ from calray.data import FileOrigin, Source, source_windows
 from calray.prune import METHODS, Target, prune_model
 from calray.prune.text import encode, read_texts
 from calray.prune.model_io import load_pretrained
-from calray.prune.perplexity import perplexity
+from calray.prune.perplexity import token_perplexity
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
@@ -32,12 +32,12 @@ def pruned_results(stories260k, shared_dir):
     held = encode(tokenizer, [held_text])[: 32 * SEQLEN]
 
     model, _ = load_pretrained(str(stories260k))
-    results = {"dense": (perplexity(model, held, seqlen=SEQLEN, batch_size=16)[0], 0.0)}
+    results = {"dense": (token_perplexity(model, held, seqlen=SEQLEN, batch_size=16)[0], 0.0)}
     for name in ("sparsegpt", "wanda", "magnitude"):
         model, _ = load_pretrained(str(stories260k))
         report = prune_model(model, calib, METHODS.get(name), Target(sparsity=0.5), batch_size=16, progress=False)
         assert report.totals()["sparsity"] == pytest.approx(0.5, abs=1e-3)
-        results[name] = (perplexity(model, held, seqlen=SEQLEN, batch_size=16)[0], report.totals()["mean_layer_error"])
+        results[name] = (token_perplexity(model, held, seqlen=SEQLEN, batch_size=16)[0], report.totals()["mean_layer_error"])
     return results
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from calray.testing import save_tiny_model
+from calray.tiny import save_tiny_model
 
 from .world import setup
 
@@ -35,7 +35,7 @@ def sweep_config(model_dir: Path, tmp: Path, **sections: Any) -> dict[str, Any]:
                  "stats_dir": str(tmp / "stats")},
         "space": {"sources": ["tiny:*"]},
         "search": {"algorithm": "optuna", "num_samples": 6, "seed": 0},
-        "prune": {"sparsity": 0.5, "batch_size": 4},
+        "prune": {"sparsity": 0.5, "batch_size": 4, "mode": "independent"},
         "calibration": {"nsamples": 8, "seqlen": 32},
         "evaluation": {"capability_map": "tiny"},
         "tracking": {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "experiment": "test"},

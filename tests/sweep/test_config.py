@@ -53,7 +53,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("evaluation.dimensions", ["maths"], "unknown dimension\\(s\\) \\['maths'\\] in map 'tiny'"),
     ("objective", {"kind": "weighted"}, "a weighted objective needs `weights`"),
     ("objective", {"kind": "weighted", "weights": {"cooking": 1.0}}, "objective weights name dimensions \\['cooking'\\]"),
-    ("prune", {"sparsity": None}, "give a pruning target"),
+    ("prune", {"sparsity": None}, "give exactly one pruning target"),
     ("prune", {"sparsity": 1.5}, "sparsity"),
     ("prune", {"sparsity": 0.5, "method": "sparsegtp"}, "unknown pruning method 'sparsegtp'; did you mean 'sparsegpt'"),
     ("fidelity", {"limits": [4, 2]}, "must be positive and strictly increasing"),

@@ -1,7 +1,8 @@
 """The toy world's nine evaluation tasks (``calray.toy.TASKS``) in the harness's task kinds.
 
-Zero-shot everywhere: the toy model was trained on these formats. Records are generated
-from the toy world (seed 0) when a task is first scored, so importing costs nothing.
+Zero-shot everywhere: the toy model was trained on these formats. The tasks are registered
+on the first lookup of a ``toy:`` task and their records generated from the toy world (seed 0)
+when a task is first scored, so importing calray.evaluate costs nothing for them.
 
 - ``perplexity``: rolling token perplexity over held-out documents (``token_perplexity``;
   the model's 256-token windows, BOS first, as the toy model was trained);
@@ -87,6 +88,7 @@ def toy_task(toy: calray.toy.ToyTask) -> Task[Any]:
     raise ValueError(f"toy task {toy.name!r} has kind {toy.kind!r}, which has no harness task")
 
 
-TOY_TASKS: tuple[Task[Any], ...] = tuple(toy_task(t) for t in calray.toy.TASKS)
-for _task in TOY_TASKS:
-    register_task(_task)
+def register_toy_tasks() -> None:
+    """Register the toy world's tasks (``calray.evaluate`` defers this to the first ``toy:`` lookup)."""
+    for toy in calray.toy.TASKS:
+        register_task(toy_task(toy))

@@ -1,8 +1,10 @@
-"""Tiny, deterministic stand-ins for real models, for tests and smoke modes.
+"""Tiny, deterministic stand-ins for real models: the model names ``tiny:ARCH`` and the
+tokenizer name ``tiny`` (smoke modes, configs that must run anywhere) and the tests.
 
 ``tiny_model(arch)`` builds a randomly initialised model of a supported architecture in
 milliseconds; ``tiny_tokenizer()`` is a byte-level tokenizer built in memory (no files, no
-hub), whose vocabulary matches the tiny models. Neither needs the network.
+hub), whose vocabulary matches the tiny models; ``save_tiny_model`` writes one as a model
+directory. None needs the network.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 import torch
 
-from calray.testing import TINY_CONFIGS, VOCAB_SIZE, tiny_model, tiny_tokenizer
+from calray.tiny import TINY_CONFIGS, VOCAB_SIZE, tiny_model, tiny_tokenizer
 
 
 def test_tiny_tokenizer_round_trips_bytes():
