@@ -1,4 +1,4 @@
-"""``calray metrics``: information metrics of a calibration set under a model (research.md)."""
+"""``calray metrics``: information metrics of a calibration set under a model (definitions: calray/data/metrics.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from calray.cli.calib_options import add_calibration_options, calibration_from_args, format_table
+from calray.format import format_table
+from calray.cli.calib_options import add_calibration_options, calibration_from_args
 from calray.errors import CalrayError
 
 
@@ -68,12 +69,12 @@ def metrics_command(args: argparse.Namespace) -> int:
     names = list(columns["all"])
     rows = [[metric, *(f"{col[metric]:.4f}" for col in columns.values())] for metric in names]
     print(format_table(["metric", *columns], rows))
-    print(f"\nset {calib.id}: {calib.nsamples} x {calib.seqlen} tokens, mixture {calib.mixture.spec()}")
+    print(f"\nset {calib.id}: {calib.nsamples} x {calib.seqlen} tokens, mixture {calib.mixture.text()}")
     if args.json:
         report = {
             "calibration": {
                 "id": calib.id,
-                "mixture": calib.mixture.spec(),
+                "mixture": calib.mixture.text(),
                 "mixture_id": calib.mixture.id,
                 "counts": calib.counts,
                 "seqlen": calib.seqlen,

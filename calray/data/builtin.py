@@ -1,4 +1,4 @@
-"""The 15 calibration sources of the literature (research.md's table), registered on import.
+"""The 15 calibration sources of the literature (the candidates the calibration literature uses), registered on import.
 
 Each loads from the Hugging Face hub when online; point any of them at local files with a
 sources file (see ``calray.data.sources_file``). Sources of long documents default to
@@ -45,7 +45,7 @@ BUILTIN_SOURCES: tuple[Source, ...] = (
         template="{text}",  # unstripped: each line keeps its own spacing and newline
         join_with=" ",
         description="WikiText-2 raw train split joined into one document with ' ' (SparseGPT's reading); "
-        "research.md's 'wikitext' id now lives at Salesforce/wikitext.",
+        "the literature's 'wikitext' id now lives at Salesforce/wikitext.",
     ),
     Source(
         name="redpajama",
