@@ -97,13 +97,18 @@ def main() -> None:
     for mixture, t_seq, t_ind, new, seq, ind in rows:
         dims = " ".join(f"{d}={fixed(seq.retention.get(d))}/{fixed(ind.retention.get(d))}" for d in seq.retention)
         mark = "*" if new else " "
-        print(f"{mixture:<38} {t_seq:6.2f} {t_ind:6.2f}{mark} {seq.total:9.2f} {ind.total:9.2f} {ind.total - seq.total:+6.2f}  {dims}")
+        print(f"{mixture:<38} {t_seq:6.2f} {t_ind:6.2f}{mark} {seq.total:9.2f} {ind.total:9.2f} "
+              f"{ind.total - seq.total:+6.2f}  {dims}")
     seq_mean = sum(r[1] for r in rows) / len(rows)
     cached = [r[2] for r in rows if not r[3]]
     first = [r[2] for r in rows if r[3]]
     print("* = the independent trial computed the dense statistics of a source it had not seen")
-    print(f"mean trial: sequential {seq_mean:.2f} s; independent {sum(first) / len(first):.2f} s on first use of a source, "
-          f"{sum(cached) / max(len(cached), 1):.2f} s with every source cached (x{seq_mean / (sum(cached) / max(len(cached), 1)):.2f} faster)")
+    print(
+        f"mean trial: sequential {seq_mean:.2f} s; independent {sum(first) / len(first):.2f} s on first use of a source, "
+        f"{sum(cached) / max(len(cached), 1):.2f} s with every source cached "
+        f"(x{seq_mean / (sum(cached) / max(len(cached), 1)):.2f} faster)"
+    )
+
     def phase(results: list, name: str) -> float:  # type: ignore[type-arg]
         return sum(r.timings.get(name, 0.0) for r in results) / len(results)
 

@@ -170,7 +170,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     assert all(r.ok for r in results), [r.error for r in results]
-    diff = max(abs((r.total or 0) - (s or 0)) for r, s in zip(results, single))
+    diff = max(abs((r.total or 0) - (s or 0)) for r, s in zip(results, single, strict=True))
     print(f"subject: {subject}; "
           f"{args.jobs} jobs of {args.nsamples} x {args.seqlen} tokens, SparseGPT 50%, {args.threads} torch thread(s)")
     print(f"one process:         {one_process:7.2f} s")

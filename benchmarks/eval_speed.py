@@ -83,7 +83,8 @@ def main() -> None:
             len(gen),
         ),
     }
-    print(f"model: {name}; data: {'offline kit' if data else 'synthetic'}; threads: {args.threads}; batch size {args.batch_size} vs 1")
+    print(f"model: {name}; data: {'offline kit' if data else 'synthetic'}; threads: {args.threads}; "
+          f"batch size {args.batch_size} vs 1")
     print(f"{'task':38s} {'items':>5s} {'batched ex/s':>13s} {'one-by-one ex/s':>16s} {'ratio':>6s}")
     for label, (task, n) in tasks.items():
         batched = HFModel(base.model, base.tokenizer, batch_size=args.batch_size, progress=False)

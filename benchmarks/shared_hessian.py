@@ -64,7 +64,7 @@ def main() -> None:
             old = best.get(shared)
             best[shared] = (min(total, old[0]) if old else total, min(stats, old[1]) if old else stats, pruned)
     (shared_total, shared_stats, shared_block), (single_total, single_stats, single_block) = best[True], best[False]
-    diff = max((a - b).abs().max().item() for a, b in zip(shared_block.parameters(), single_block.parameters()))
+    diff = max((a - b).abs().max().item() for a, b in zip(shared_block.parameters(), single_block.parameters(), strict=True))
     tokens = args.nsamples * args.seqlen
     print(f"{args.method} {target} on one Llama-like block: hidden {args.hidden}, intermediate "
           f"{config.intermediate_size}, {tokens} tokens, {args.threads} threads, best of {args.repeats}")

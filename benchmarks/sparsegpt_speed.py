@@ -3,8 +3,9 @@
 The plain formulation applies each column's error to every later column at once
 (W[:, i:] -= err U[i, i:]): one pass over all remaining weights per column. calray's kernel
 applies rank-1 updates only inside blocks of 128 columns and reaches the later columns with
-one matrix product per block, on a transposed private copy, with linear-time selection. Both use the same Hessian factor and the same selection rule, so
-they must give the same mask and weights up to float32 rounding.
+one matrix product per block, on a transposed private copy, with linear-time selection. Both
+use the same Hessian factor and the same selection rule, so they must give the same mask and
+weights up to float32 rounding.
 
     python benchmarks/sparsegpt_speed.py                 # 2048 x 2048, 4096 tokens
     python benchmarks/sparsegpt_speed.py --size 256      # a quick smoke run
@@ -82,8 +83,8 @@ def main() -> None:
 
     for target in (Target(sparsity=0.5), Target(n_m=(2, 4))):
         bs = args.block_size
-        t_ref, ref = timed(lambda: per_column_reference(W, factor, target, block_size=bs), 1)
-        t_ours, ours = timed(lambda: sparsegpt_from_factor(W, factor, target, block_size=bs), args.repeats)
+        t_ref, ref = timed(lambda t=target, b=bs: per_column_reference(W, factor, t, block_size=b), 1)
+        t_ours, ours = timed(lambda t=target, b=bs: sparsegpt_from_factor(W, factor, t, block_size=b), args.repeats)
         same_mask = torch.equal(ref == 0, ours == 0)
         diff = float((ref - ours).abs().max())
         print(f"{target}: per-column {t_ref:.3f}s | calray {t_ours:.3f}s (best of {args.repeats}) "

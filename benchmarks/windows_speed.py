@@ -14,6 +14,7 @@ times ``source_windows`` side by side:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import statistics
@@ -68,13 +69,13 @@ def main() -> None:
         print(f"{'sampling':14} {'first build':>12} {'no cache':>12} {'cache':>12} {'cache/no-cache':>15}")
         for sampling in ("random-window", "packed"):
             def build(cache: bool, where: str) -> None:
-                out = source_windows(tokenizer, source, args.nsamples, seqlen=args.seqlen, sampling=sampling,
+                out = source_windows(tokenizer, source, args.nsamples, seqlen=args.seqlen, sampling=where,
                                      cache_dir=Path(tmp) / where, use_cache=cache)
                 assert out.shape == (args.nsamples, args.seqlen)
 
-            first = timed(lambda: build(True, sampling))  # includes datasets' jsonl -> Arrow conversion once
-            uncached = statistics.median(timed(lambda: build(False, sampling)) for _ in range(args.repeat))
-            cached = statistics.median(timed(lambda: build(True, sampling)) for _ in range(10 * args.repeat))
+            first = timed(functools.partial(build, True, sampling))  # includes datasets' jsonl -> Arrow conversion once
+            uncached = statistics.median(timed(functools.partial(build, False, sampling)) for _ in range(args.repeat))
+            cached = statistics.median(timed(functools.partial(build, True, sampling)) for _ in range(10 * args.repeat))
             rate = lambda s: f"{args.nsamples / s:,.0f}/s"  # noqa: E731
             print(f"{sampling:14} {rate(first):>12} {rate(uncached):>12} {rate(cached):>12} {uncached / cached:>14.0f}x")
 

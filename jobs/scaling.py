@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from calray.format import fixed, format_table
     from calray.cluster import init_ray
     from calray.errors import CalrayError
+    from calray.format import fixed, format_table
     from calray.sweep.studies import run_scaling, scaling_sweeps, smoke_overrides
 
     try:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = []
-    for config, result in zip(sweeps, results):
+    for config, result in zip(sweeps, results, strict=True):
         target = config.prune.n_m or f"{config.prune.sparsity:g}"
         for label, r in sorted(result.by_mixture().items(), key=lambda kv: -kv[1]["total"]):
             rows.append([config.model, target, label, *(fixed(r[d]) for d in result.dimensions), fixed(r["total"])])

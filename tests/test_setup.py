@@ -1,7 +1,6 @@
 """The README's set-up commands are what CI runs."""
 
 import re
-
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

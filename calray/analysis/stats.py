@@ -105,7 +105,7 @@ def spearman_table(rows: Sequence[TrialRow], *, dimensions: Sequence[str], metri
     tested = [i for i, c in enumerate(cells) if c.tested]
     if tested:
         qs = stats.false_discovery_control([cells[i].p for i in tested])
-        for i, q in zip(tested, qs):
+        for i, q in zip(tested, qs, strict=True):
             cells[i] = replace(cells[i], q=float(q))
     unit = "trials" if not average_seeds else "sources" if all(r.single for r in rows) else "mixtures"
     return SpearmanTable(cells, list(metrics), columns, scope, unit)

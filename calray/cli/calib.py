@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from calray.format import format_table
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
+from calray.format import format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from calray.format import fixed, format_table, significant
 from calray.cli.tracking_options import add_tracking_options
+from calray.format import fixed, format_table, significant
 
 
 def register(subparsers: Any) -> None:
@@ -25,8 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calray.config import validate
-    from calray.config import set_option
+    from calray.config import set_option, validate
     from calray.sweep.demo import DemoSettings, run_demo
     from calray.sweep.tracking import tracking_uri
 
@@ -45,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
 def print_report(report: Any, *, uri: str, experiment: str) -> None:
     dims = report.scan.dimensions
     print("\nDense model, per task:")
-    print(format_table(["task", "metric", "score"], [[t, m, significant(v)] for t, ms in report.dense.items() for m, v in ms.items()]))
+    print(
+        format_table(
+            ["task", "metric", "score"], [[t, m, significant(v)] for t, ms in report.dense.items() for m, v in ms.items()]
+        )
+    )
     header, rows = report.scan.table()
     print("\nRetention per dimension when pruning on each source alone (pruned / dense x 100):")
     print(format_table(header, rows))

@@ -18,7 +18,11 @@ def register(subparsers: Any) -> None:
         description="Score MODEL on the tasks of a capability map; with --dense BASE also score BASE (cached "
         "per model fingerprint) and print retention = pruned/dense x100 per task, dimension and in total.",
     )
-    p.add_argument("--model", required=True, help="transformers model directory to evaluate (toy = the shipped toy model, tiny:ARCH = a random tiny one)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="transformers model directory to evaluate (toy = the shipped toy model, tiny:ARCH = a random tiny one)",
+    )
     p.add_argument("--dense", help="the dense (unpruned) model directory (or name, as --model) to compare against")
     p.add_argument("--dims", help="comma-separated dimensions to evaluate (default: all of the map)")
     p.add_argument("--capabilities", default="paper", help="registered map name or YAML file (default: paper)")
@@ -79,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         out.update(dense_model=args.dense, dense=dense.to_dict(), retention=report.to_dict())
         for t in report.tasks:
             ret = t.note if t.retention is None else f"{t.retention:.1f}"
-            rows.append([t.dimension, t.task, t.metric, str(t.n), significant(t.chance), significant(t.dense), significant(t.pruned), ret])
+            rows.append(
+                [t.dimension, t.task, t.metric, str(t.n), significant(t.chance), significant(t.dense), significant(t.pruned), ret]
+            )
         for dim, value in report.dimensions.items():
             rows.append([dim, "(mean)", "", "", "", "", "", "undefined" if value is None else f"{value:.1f}"])
         rows.append(["total", "", "", "", "", "", "", "undefined" if report.total is None else f"{report.total:.1f}"])

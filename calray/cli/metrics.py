@@ -7,16 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from calray.format import format_table
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
 from calray.errors import CalrayError
+from calray.format import format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "metrics", help="perplexity, repetition, n-gram and vocabulary metrics of a calibration set"
     )
-    parser.add_argument("--model", required=True, help="model folder or id ('toy': the shipped toy model; 'tiny:llama' etc.: a random tiny one)")
+    parser.add_argument(
+        "--model", required=True, help="model folder or id ('toy': the shipped toy model; 'tiny:llama' etc.: a random tiny one)"
+    )
     parser.add_argument("--tokenizer", default=None, help="tokenizer (default: the model's)")
     parser.add_argument("--calib", default=None, metavar="FILE.arrow", help="a saved calibration set instead of --mix")
     parser.add_argument("--by-source", action="store_true", help="also report each source of the mixture alone")

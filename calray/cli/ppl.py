@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="perplexity of a model on a text file (non-overlapping windows)",
         description="Print exp(mean next-token NLL) over the non-overlapping windows of --text.",
     )
-    p.add_argument("--model", required=True, help="model directory or hub id; toy = the shipped toy model, tiny:ARCH = a random tiny one")
+    p.add_argument(
+        "--model", required=True, help="model directory or hub id; toy = the shipped toy model, tiny:ARCH = a random tiny one"
+    )
     p.add_argument("--text", required=True, help="plain text, or .jsonl with a 'text' field")
     p.add_argument("--seqlen", type=int, default=None,
                    help="window length (default: the model's context, at most 2048)")

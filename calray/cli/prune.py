@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "outputs of the already-pruned ones; write the model (safetensors), its tokenizer and "
         "pruning_report.json to --out.",
     )
-    p.add_argument("--model", required=True, help="model directory or hub id; toy = the shipped toy model, tiny:ARCH = a random tiny one")
+    p.add_argument(
+        "--model", required=True, help="model directory or hub id; toy = the shipped toy model, tiny:ARCH = a random tiny one"
+    )
     p.add_argument("--method", required=True, help="sparsegpt, wanda or magnitude")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--sparsity", type=float, help="unstructured sparsity in [0, 1), e.g. 0.6")

@@ -11,9 +11,9 @@ import argparse
 import math
 from typing import Any
 
-from calray.format import format_table, significant
 from calray.cli.tracking_options import add_tracking_options
 from calray.errors import CalrayError
+from calray.format import format_table, significant
 
 
 def register(subparsers: Any) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from calray.format import format_table
 from calray.cli.calib_options import add_sources_file_option, apply_sources_files
+from calray.format import format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from calray.format import format_table
 from calray.cli.tracking_options import add_tracking_options
+from calray.format import format_table
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -27,13 +27,13 @@ Layering: imports calray.prune, calray.data and calray.evaluate; only calray.swe
 and jobs/ import this package.
 """
 
+from calray.cluster.client import PoolClient, connect_pool, start_pool
 from calray.cluster.entry import PruneEvalConfig, run_prune_eval
 from calray.cluster.errors import JobLost, ShardBusy, ShardMemoryError, StatisticsMissing
 from calray.cluster.eval_model import PipelineLM
 from calray.cluster.job import Calibration, Job, JobError, JobResult
 from calray.cluster.loading import ShardModel, checkpoint_files, load_shard
 from calray.cluster.pipeline import Pipeline, partition
-from calray.cluster.client import PoolClient, connect_pool, start_pool
 from calray.cluster.pool import DEFAULT_NAME, PoolConfig, PoolCore
 from calray.cluster.runtime import init_ray, require_resources
 from calray.cluster.shard import ShardOptions, ShardWorker

@@ -51,7 +51,7 @@ class CalibrationMetrics:
             with self._lock:
                 if len(self._perplexity) + len(todo) > self.keep:
                     self._perplexity.clear()
-                self._perplexity.update({keys[i]: v for i, v in zip(todo, values)})
+                self._perplexity.update({keys[i]: v for i, v in zip(todo, values, strict=True)})
         with self._lock:
             return sum(self._perplexity[k] for k in keys) / len(keys)
 
@@ -61,4 +61,4 @@ def window_perplexities(lm: Any, ids: torch.Tensor) -> list[float]:
     ``TokenLM``: each window is one request, its first token the context."""
     rows = ids.tolist()
     results = lm.score_tokens([(row[:1], row[1:]) for row in rows], desc="calibration perplexity")
-    return [math.exp(-r.logprob / (len(row) - 1)) for r, row in zip(results, rows)]
+    return [math.exp(-r.logprob / (len(row) - 1)) for r, row in zip(results, rows, strict=True)]

@@ -14,10 +14,9 @@ what it sends back to what the request needs:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
-
-import uuid
 
 import ray
 import torch

@@ -35,8 +35,8 @@ import torch
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from calray.config import StrictModel
-from calray.errors import CalrayError
 from calray.data import MetricsLevel
+from calray.errors import CalrayError
 from calray.evaluate import EvaluationSettings
 from calray.prune import PruneSettings
 

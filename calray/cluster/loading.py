@@ -222,7 +222,7 @@ def load_shard(
     read: dict[str, torch.Tensor] = {}
     for path in sorted({files[key] for key in sources.values()}):
         with safe_open(path, framework="pt", device=str(device)) as f:
-            for name, key in sources.items():
+            for key in sources.values():
                 if files[key] == path and key not in read:
                     read[key] = f.get_tensor(key) if cast is None else f.get_tensor(key).to(cast)
     for name, key in sources.items():

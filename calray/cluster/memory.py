@@ -43,7 +43,9 @@ def estimate(shard: ShardModel, *, nsamples: int, seqlen: int, batch_size: int, 
     """The footprint of one job on ``shard`` (independent mode needs no activations)."""
     config = shard.model.config.get_text_config()
     hidden = int(config.hidden_size)
-    inner = int(next((getattr(config, a) for a in ("intermediate_size", "ffn_dim", "n_inner") if getattr(config, a, None)), 4 * hidden))
+    inner = int(
+        next((getattr(config, a) for a in ("intermediate_size", "ffn_dim", "n_inner") if getattr(config, a, None)), 4 * hidden)
+    )
     heads = int(getattr(config, "num_attention_heads", 1) or 1)
     itemsize = next(shard.blocks[0].parameters()).element_size()
     hessians = max(

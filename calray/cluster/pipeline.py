@@ -141,7 +141,9 @@ class Pipeline:
             reports.append(report)
         return reports
 
-    def collect(self, key: str, windows: ray.ObjectRef | torch.Tensor, *, batch_size: int, upto: int | None = None) -> ray.ObjectRef:
+    def collect(
+        self, key: str, windows: ray.ObjectRef | torch.Tensor, *, batch_size: int, upto: int | None = None
+    ) -> ray.ObjectRef:
         """Dense statistics pass for ``key`` through stages 0..``upto`` (default: all); returns
         the last stage's ref (resolves when every stage has its statistics)."""
         last = self.stages - 1 if upto is None else upto

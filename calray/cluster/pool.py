@@ -328,7 +328,9 @@ class PoolCore:
             lock.acquire()
         try:
             missing = pipeline.missing_statistics(keys)
-            refs = [pipeline.collect(k, windows.part_windows[k](), batch_size=batch_size, upto=upto) for k, upto in missing.items()]
+            refs = [
+                pipeline.collect(k, windows.part_windows[k](), batch_size=batch_size, upto=upto) for k, upto in missing.items()
+            ]
             ray.get(refs)
         finally:
             for lock in reversed(locks):

@@ -32,7 +32,7 @@ from transformers import DynamicCache
 
 from calray.cluster.errors import JobLost, ShardBusy, ShardMemoryError, StatisticsMissing
 from calray.cluster.loading import ShardModel, load_shard
-from calray.cluster.memory import GiB, Footprint, estimate, free_bytes
+from calray.cluster.memory import Footprint, GiB, estimate, free_bytes
 from calray.cluster.stats_cache import StatisticsCache
 from calray.evaluate import ContinuationQuery, score_continuations
 from calray.prune import (
@@ -226,12 +226,14 @@ class ShardWorker:
         start = time.time()
         hidden = self._hidden(inputs, batch_size)
         forward = forward and not self.shard.last
-        common = {"first_index": self.shard.start, "prefix": self.shard.prefix, "batch_size": batch_size}
         if self.stats.get(self._stats_key(key)) is None:
             # Kept in host memory; a job moves one block's mix at a time to the device.
             entry: list[BlockStatistics] = []
-            for stats, hidden in dense_statistics(self.shard.blocks, hidden, self.block_args, forward=forward, **common):
+            passes = dense_statistics(self.shard.blocks, hidden, self.block_args, first_index=self.shard.start,
+                                      prefix=self.shard.prefix, batch_size=batch_size, forward=forward)
+            for stats, outputs in passes:
                 entry.append(stats)
+                hidden = outputs  # the next block's input; after the last block, the next stage's
             self.stats.put(self._stats_key(key), entry)
         elif forward:
             for offset, block in enumerate(self.shard.blocks):

@@ -54,7 +54,9 @@ def row_keys(counts: dict[str, int], *, seqlen: int, seed: int, sampling: Any, *
 class WindowBuilder:
     """Builds and remembers (LRU) the windows of each distinct calibration setting."""
 
-    def __init__(self, tokenizer: Any, model_config: Any, fingerprint: str, *, cache_dir: str | None = None, keep: int = 32) -> None:
+    def __init__(
+        self, tokenizer: Any, model_config: Any, fingerprint: str, *, cache_dir: str | None = None, keep: int = 32
+    ) -> None:
         self.tokenizer = tokenizer
         self.model_config = model_config
         self.fingerprint = fingerprint
@@ -96,14 +98,16 @@ class WindowBuilder:
         for source, weight in mixture.weights:
             # Keyed without building the windows: they are built only if a shard lacks the statistics.
             method = calibration.sampling.get(source) if isinstance(calibration.sampling, dict) else calibration.sampling
-            windows_id = f"{source}@{get_source(source).fingerprint()}/n{n}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
+            windows_id = (
+                f"{source}@{get_source(source).fingerprint()}/n{n}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
+            )
             key = f"{self.fingerprint}/{windows_id}"
             out.info["ids"][source] = windows_id
             out.parts.append((weight, key))
             single = parse_mixture({source: 1.0})
             out.part_windows[key] = self._remember(("source", key), lambda m=single: self._build(m, **common).input_ids)
         counts = allocate(mixture.as_dict(), n)
-        by_source = dict(zip(mixture.sources, out.part_windows.values()))
+        by_source = dict(zip(mixture.sources, out.part_windows.values(), strict=True))
 
         def allocated() -> tuple[torch.Tensor, list[str]]:
             # The first count_s windows of each source: exactly build_calibration's rows for this mixture.

@@ -27,12 +27,12 @@ from calray.data.metrics import (
     gzip_ratio,
     information_metrics,
     ngram_diversity,
-    window_mean_perplexity,
     repetition,
     seq_rep_n,
     type_token_ratio,
     unigram_entropy,
     vocab_coverage,
+    window_mean_perplexity,
     zipf_coefficient,
 )
 from calray.data.mixture import Mixture, allocate, parse_mixture

@@ -23,7 +23,7 @@ def commonsenseqa_text(record: Record) -> str:
         choices = [(c["label"], c["text"]) for c in question["choices"]]
     else:
         stem = question
-        choices = list(zip(record["choices"]["label"], record["choices"]["text"]))
+        choices = list(zip(record["choices"]["label"], record["choices"]["text"], strict=True))
     return stem.strip() + "\n" + "\n".join(f"{label}. {text}" for label, text in choices)
 
 

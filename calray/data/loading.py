@@ -149,7 +149,7 @@ class Documents:
             rows = [self._records[i] for i in indices]
         else:  # datasets.Dataset: one gather for the whole batch, column-wise
             columns = self._records[list(indices)]
-            rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+            rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         return [self.source.text(row) for row in rows]
 
 

@@ -31,7 +31,9 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from calray.config import StrictModel, read_yaml_mapping, validate
+from calray.data.loading import infer_format
 from calray.data.sources import (
+    _SOURCES,
     Dimension,
     FileFormat,
     FileOrigin,
@@ -39,10 +41,8 @@ from calray.data.sources import (
     SamplingMethod,
     Source,
     TextUnit,
-    _SOURCES,
     register_source,
 )
-from calray.data.loading import infer_format
 from calray.errors import CalrayError
 
 

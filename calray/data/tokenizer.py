@@ -16,7 +16,6 @@ import numpy as np
 
 from calray.errors import CalrayError
 
-
 _memo: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 

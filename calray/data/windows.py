@@ -90,7 +90,7 @@ def random_window_stream(
     memo: dict[int, np.ndarray] = {}
     memo_tokens = 0
     for batch in _batches(rng.permutation(len(docs))):
-        for doc, ids in zip(batch, tokenize(docs.texts(batch))):
+        for doc, ids in zip(batch, tokenize(docs.texts(batch)), strict=True):
             stats.visited += 1
             stats.tokens += len(ids)
             stats.longest = max(stats.longest, len(ids))
@@ -108,7 +108,7 @@ def random_window_stream(
         again = np.array(sorted(d for d, cap in capacity.items() if cap > round_), dtype=np.int64)
         for batch in _batches(again[rng.permutation(len(again))]):
             todo = [d for d in batch if d not in memo]
-            fresh = dict(zip(todo, tokenize(docs.texts(todo))))
+            fresh = dict(zip(todo, tokenize(docs.texts(todo)), strict=True))
             for doc in batch:
                 ids = memo[doc] if doc in memo else fresh[doc]
                 stats.windows += 1
@@ -203,7 +203,7 @@ def _generate(
                 "use a tokenizer with an EOS token or sampling 'random-window'"
             )
         stream = packed_stream(docs, tokenize, seqlen=seqlen, seed=seed, bos=bos_id, eos=eos, stats=stats)
-    windows = [w for _, w in zip(range(n), stream)]
+    windows = [w for _, w in zip(range(n), stream, strict=False)]
     if len(windows) < n:
         stats.exhausted = True
     out = np.stack(windows) if windows else np.zeros((0, seqlen), dtype=np.int32)

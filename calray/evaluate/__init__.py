@@ -7,7 +7,8 @@ dimensions; ``retention`` compares pruned with dense scores.
 
 >>> from calray.evaluate import HFModel, capability_map, evaluate_capabilities, LocalData
 >>> lm = HFModel.from_pretrained("model-dir")  # doctest: +SKIP
->>> scores = evaluate_capabilities(lm, capability_map("paper").with_overrides(limit=50), data=LocalData(root="data"))  # doctest: +SKIP
+>>> paper = capability_map("paper").with_overrides(limit=50)
+>>> scores = evaluate_capabilities(lm, paper, data=LocalData(root="data"))  # doctest: +SKIP
 
 Tasks from in-memory records, and a map over them (register the tasks first: a map's
 entries are checked against the task registry):
@@ -25,8 +26,8 @@ from calray.evaluate.interface import EvalModel, GenerationArgs, LoglikelihoodRe
 from calray.evaluate.registry import CAPABILITY_MAPS, TASKS, get_task, register_task
 from calray.evaluate.retention import ChanceRule, RetentionReport, TaskRetention, retention
 from calray.evaluate.runner import CapabilityScores, evaluate_capabilities, evaluate_task
-from calray.evaluate.settings import EvaluationSettings
 from calray.evaluate.sandbox import ExecResult, SandboxLimits, run_program, run_programs
+from calray.evaluate.settings import EvaluationSettings
 from calray.evaluate.tasks import (
     AnswerItem,
     ChoiceItem,
@@ -45,11 +46,52 @@ from calray.evaluate.token_lm import ContinuationQuery, TokenLM, rolling_windows
 load_builtin_maps()
 
 __all__ = [
-    "CAPABILITY_MAPS", "TASKS", "AnswerItem", "CapabilityMap", "CapabilityScores", "ChanceRule", "ChoiceItem",
-    "CodeItem", "CodeTask", "ContinuationQuery", "DenseCache", "EvalModel", "EvaluationSettings", "ExecResult", "GenerationArgs", "GenerationTask",
-    "HFModel", "LocalData", "LoglikelihoodResult", "MultipleChoiceTask", "PerplexityTask", "RetentionReport",
-    "RollingResult", "SandboxLimits", "Task", "TaskGroup", "TaskRetention", "TaskScore", "TaskSpec", "TextItem",
-    "TokenLM", "capability_map", "config_max_length", "dense_key", "evaluate_capabilities", "evaluate_task", "fingerprint_dir", "fingerprint_module",
-    "get_task", "load_local_data", "register_capability_map", "register_task", "retention", "rolling_windows",
-    "run_program", "run_programs", "score_continuations", "tokenizer_adds_bos",
+    "CAPABILITY_MAPS",
+    "TASKS",
+    "AnswerItem",
+    "CapabilityMap",
+    "CapabilityScores",
+    "ChanceRule",
+    "ChoiceItem",
+    "CodeItem",
+    "CodeTask",
+    "ContinuationQuery",
+    "DenseCache",
+    "EvalModel",
+    "EvaluationSettings",
+    "ExecResult",
+    "GenerationArgs",
+    "GenerationTask",
+    "HFModel",
+    "LocalData",
+    "LoglikelihoodResult",
+    "MultipleChoiceTask",
+    "PerplexityTask",
+    "RetentionReport",
+    "RollingResult",
+    "SandboxLimits",
+    "Task",
+    "TaskGroup",
+    "TaskRetention",
+    "TaskScore",
+    "TaskSpec",
+    "TextItem",
+    "TokenLM",
+    "capability_map",
+    "config_max_length",
+    "dense_key",
+    "evaluate_capabilities",
+    "evaluate_task",
+    "fingerprint_dir",
+    "fingerprint_module",
+    "get_task",
+    "load_local_data",
+    "register_capability_map",
+    "register_task",
+    "retention",
+    "rolling_windows",
+    "run_program",
+    "run_programs",
+    "score_continuations",
+    "tokenizer_adds_bos",
 ]

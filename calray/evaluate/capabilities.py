@@ -104,7 +104,10 @@ class CapabilityMap(StrictModel):
             return current if new is None else min(new, current or new)
 
         dims = {
-            d: [s.model_copy(update={"limit": cap(s.limit, limit), "max_new_tokens": cap(s.max_new_tokens, max_new_tokens)}) for s in specs]
+            d: [
+                s.model_copy(update={"limit": cap(s.limit, limit), "max_new_tokens": cap(s.max_new_tokens, max_new_tokens)})
+                for s in specs
+            ]
             for d, specs in self.dimensions.items()
         }
         return self.model_copy(update={"dimensions": dims})

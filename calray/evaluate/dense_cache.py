@@ -75,7 +75,9 @@ class DenseCache:
     """``DenseCache(root).scores(fingerprint, cmap, compute)``: cached scores of every task of
     ``cmap``; ``compute(missing_map)`` runs only the tasks not cached yet."""
 
-    def __init__(self, root: str | Path | None = None, *, data: LocalData | None = None, settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, root: str | Path | None = None, *, data: LocalData | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.context = {"data": data.model_dump(mode="json") if data else None, "settings": settings or {}, "v": CACHE_VERSION}
 

@@ -185,7 +185,7 @@ class TokenLM(ABC):
             wholes.append(stripped + context[len(stripped) :] + continuation)
         ctx_ids, whole_ids = self.encode(contexts), self.encode(wholes)
         out = []
-        for ctx, whole in zip(ctx_ids, whole_ids):
+        for ctx, whole in zip(ctx_ids, whole_ids, strict=True):
             cont = whole[len(ctx) :]
             if not cont:
                 raise ValueError("a continuation encodes to no tokens; it must be non-empty")
@@ -216,7 +216,7 @@ class TokenLM(ABC):
             queries = [(row, len(seq), requests[i][1]) for row, seq in enumerate(seqs) for i in inputs[seq]]
             with torch.no_grad():
                 scored = self._score(ids, queries)
-            for i, result in zip(owners, scored):
+            for i, result in zip(owners, scored, strict=True):
                 results[i] = result
             bar.update(len(owners))
         bar.close()
@@ -231,13 +231,15 @@ class TokenLM(ABC):
         counts: list[int] = []
         for i, ids in enumerate(self.encode(texts)):
             counts.append(len(ids))
-            for window in rolling_windows(ids, prefix_token=self.prefix_token_id, max_length=self.max_length, context_len=self.context_len):
+            for window in rolling_windows(
+                ids, prefix_token=self.prefix_token_id, max_length=self.max_length, context_len=self.context_len
+            ):
                 windows.append(window)
                 owner.append(i)
         sums = [0.0] * len(texts)
-        for i, res in zip(owner, self.score_tokens(windows, desc="rolling loglikelihood")):
+        for i, res in zip(owner, self.score_tokens(windows, desc="rolling loglikelihood"), strict=True):
             sums[i] += res.logprob
-        return [RollingResult(s, n) for s, n in zip(sums, counts)]
+        return [RollingResult(s, n) for s, n in zip(sums, counts, strict=True)]
 
     def generate_until(self, requests: Sequence[tuple[str, GenerationArgs]]) -> list[str]:
         contexts = [self._with_bos(ids) for ids in self.encode([c for c, _ in requests])]
@@ -249,7 +251,9 @@ class TokenLM(ABC):
         for args, members in groups.items():
             new_tokens = min(args.max_new_tokens, self.max_length - 1)
             if new_tokens < args.max_new_tokens:
-                log.warning("max_new_tokens %d exceeds max_length %d; generating %d", args.max_new_tokens, self.max_length, new_tokens)
+                log.warning(
+                    "max_new_tokens %d exceeds max_length %d; generating %d", args.max_new_tokens, self.max_length, new_tokens
+                )
                 args = GenerationArgs(until=args.until, max_new_tokens=new_tokens)
             keep = self.max_length - new_tokens  # left-truncate prompts so prompt + output fits
             members.sort(key=lambda i: -len(contexts[i]))
@@ -263,7 +267,7 @@ class TokenLM(ABC):
                     mask[row, width - len(seq) :] = 1
                 with torch.no_grad():
                     new = self._greedy(ids, mask, args)
-                for i, toks in zip(batch, new):
+                for i, toks in zip(batch, new, strict=True):
                     text = self.tokenizer.decode(toks, skip_special_tokens=True)  # type: ignore[attr-defined]
                     out[i] = cut_at_stop(text, args.until)
                     bar.update(1)

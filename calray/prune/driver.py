@@ -175,7 +175,7 @@ def prune_blocks(
     selected = select_linears(blocks, first_index=first_index, prefix=prefix, include=include, exclude=exclude)
     check_widths(selected, target)  # fail before any work, not at the last block
     reports: list[LinearReport] = []
-    bar = tqdm(list(zip(blocks, selected)), desc="pruning blocks", unit="block", disable=None if progress else True)
+    bar = tqdm(list(zip(blocks, selected, strict=True)), desc="pruning blocks", unit="block", disable=None if progress else True)
     for offset, (block, linears) in enumerate(bar):
         index = first_index + offset
         home = next(block.parameters()).device

@@ -86,9 +86,9 @@ def prune_mixed(
         raise ValueError("independent pruning needs at least one (weight, statistics) part")
     streams = [iter(stats) for _, stats in parts] if needs else []
     reports: list[LinearReport] = []
-    for offset, (block, linears) in enumerate(zip(blocks, selected)):
+    for offset, (block, linears) in enumerate(zip(blocks, selected, strict=True)):
         if needs:
-            mixed = BlockStatistics.mix([(w, next(stream)) for (w, _), stream in zip(parts, streams)])
+            mixed = BlockStatistics.mix([(w, next(stream)) for (w, _), stream in zip(parts, streams, strict=True)])
             statistics = mixed.to(device if device is not None else next(block.parameters()).device)
         else:
             statistics = BlockStatistics.unshared(list(linears))

@@ -54,7 +54,9 @@ def mixture_params(template: TrialTemplate, config: Mapping[str, Any]) -> tuple[
 class TrackingCallback(tune.Callback):
     """One nested MLflow run per trial, found by its stable key (sweep id / trial id)."""
 
-    def __init__(self, tracker: Tracker, *, sweep_id: str, parent_id: str, template: TrialTemplate, params: Mapping[str, Any]) -> None:
+    def __init__(
+        self, tracker: Tracker, *, sweep_id: str, parent_id: str, template: TrialTemplate, params: Mapping[str, Any]
+    ) -> None:
         self.tracker = tracker
         self.sweep_id = sweep_id
         self.parent_id = parent_id
@@ -95,7 +97,9 @@ class TrackingCallback(tune.Callback):
         self.tracker.finish(run_id, "FAILED")
 
 
-def record_completed(tracker: Tracker, run_id: str, template: TrialTemplate, config: Mapping[str, Any], last: Mapping[str, Any]) -> None:
+def record_completed(
+    tracker: Tracker, run_id: str, template: TrialTemplate, config: Mapping[str, Any], last: Mapping[str, Any]
+) -> None:
     """A finished trial's last metrics, its mixture and job result as artifacts, and FINISHED."""
     weights, params = mixture_params(template, config)
     if OBJECTIVE not in tracker.client.get_run(run_id).data.metrics:  # its results never reached MLflow
@@ -151,14 +155,18 @@ class ProgressCallback(tune.Callback):
             f"{k.split('/', 1)[1]}={v:.1f}" for k, v in result.items()
             if k.startswith("retention/") and k != "retention/total" and isinstance(v, float)
         )
-        scored = [(t.last_result.get(self.metric), t) for t in finished if t.last_result and _finite(t.last_result.get(self.metric))]
+        scored = [
+            (t.last_result.get(self.metric), t) for t in finished if t.last_result and _finite(t.last_result.get(self.metric))
+        ]
         best = max(scored, key=lambda vt: vt[0]) if scored else None
         value = result.get(self.metric)
         head = f"[{len(finished)}/{self.total}] {label}"
         if what == "done":
             seed = f" seed {trial.config['seed']}" if "seed" in trial.config else ""
             if result.get(LIMIT_KEY):
-                seed += f" (items <= {result[LIMIT_KEY]}" + (", stopped early)" if result[LIMIT_KEY] != self.template.limits[-1] else ")")
+                seed += f" (items <= {result[LIMIT_KEY]}" + (
+                    ", stopped early)" if result[LIMIT_KEY] != self.template.limits[-1] else ")"
+                )
             log.info("%s%s: %s %.2f (%s) in %.0fs%s", head, seed, self.metric, value if _finite(value) else math.nan, dims,
                      result.get("time/trial", 0.0),
                      f"; best {best[0]:.2f} ({mixture_label(self.template.weights(best[1].config))})" if best else "")

@@ -119,7 +119,7 @@ class FidelityConfig(StrictModel):
     @field_validator("limits")
     @classmethod
     def _increasing(cls, limits: list[int]) -> list[int]:
-        if any(n < 1 for n in limits) or any(b <= a for a, b in zip(limits, limits[1:])):
+        if any(n < 1 for n in limits) or any(b <= a for a, b in zip(limits, limits[1:], strict=False)):
             raise ValueError(f"limits {limits} must be positive and strictly increasing, e.g. [10, 40]")
         return limits
 
@@ -189,13 +189,19 @@ class SweepConfig(StrictModel):
     def _combinations(self) -> SweepConfig:
         if self.fidelity is not None:
             if self.search.algorithm not in ("optuna", "random"):
-                raise ValueError(f"fidelity levels need algorithm optuna or random (ASHA stops trials), not {self.search.algorithm!r}")
+                raise ValueError(
+                    f"fidelity levels need algorithm optuna or random (ASHA stops trials), not {self.search.algorithm!r}"
+                )
             if self.objective.kind == "pareto":
                 raise ValueError("fidelity (ASHA) needs one objective; it cannot stop trials on a Pareto front")
             if self.evaluation.limit is not None and self.fidelity.limits[-1] >= self.evaluation.limit:
-                raise ValueError(f"fidelity limits {self.fidelity.limits} must stay below evaluation.limit {self.evaluation.limit}")
+                raise ValueError(
+                    f"fidelity limits {self.fidelity.limits} must stay below evaluation.limit {self.evaluation.limit}"
+                )
         if self.calibration.seeds is not None and self.search.algorithm != "sources":
-            raise ValueError("calibration.seeds (several seeds per source) is read by algorithm 'sources' only; use calibration.seed")
+            raise ValueError(
+                "calibration.seeds (several seeds per source) is read by algorithm 'sources' only; use calibration.seed"
+            )
         return self
 
 

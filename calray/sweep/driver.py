@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from calray import __version__
+from calray.config import validate
 from calray.errors import CalrayError
 from calray.sweep.callbacks import ProgressCallback, TrackingCallback, error_line, record_completed, trial_key
-from calray.config import validate
 from calray.sweep.config import SweepConfig
 from calray.sweep.objective import OBJECTIVE
 from calray.sweep.plan import SweepPlan, plan_sweep
@@ -121,7 +121,9 @@ def run_sweep(
 
     own_pool = pool is None
     if own_pool:
-        log.info("starting the pool: %s", {k: v for k, v in plan.pool_config.model_dump().items() if v is not None and k != "data"})
+        log.info(
+            "starting the pool: %s", {k: v for k, v in plan.pool_config.model_dump().items() if v is not None and k != "data"}
+        )
         pool = start_pool(plan.pool_config, name=config.pool_name, setup=plan.setup)
     parent_id: str | None = None
     try:
@@ -222,7 +224,9 @@ def source_dimensions(sources: Sequence[str]) -> dict[str, str]:
     return {s: get_source(s).dimension for s in sources}
 
 
-def record_dense(tracker: Tracker, pool: Any, plan: SweepPlan, capacity: Mapping[str, Any]) -> tuple[dict[str, dict[str, float]], str]:
+def record_dense(
+    tracker: Tracker, pool: Any, plan: SweepPlan, capacity: Mapping[str, Any]
+) -> tuple[dict[str, dict[str, float]], str]:
     """The dense model's scores on the sweep's map, and their MLflow run (once per model, map
     and evaluation seed; reused by later sweeps)."""
     c = plan.config
@@ -295,9 +299,11 @@ def evaluate_top(tracker: Tracker, pool: Any, plan: SweepPlan, records: list[Tri
     if not ranked:
         return
     log.info("evaluating the %d best of %d trials on the full capability map", len(ranked), len(done))
-    jobs = [template.make_job(r.weights, seed=r.seed, limit=plan.config.evaluation.limit, name=f"{plan.config.name}:final:{r.label}")
-            for r in ranked]
-    for record, result in zip(ranked, ray.get([pool.submit(job) for job in jobs])):
+    jobs = [
+        template.make_job(r.weights, seed=r.seed, limit=plan.config.evaluation.limit, name=f"{plan.config.name}:final:{r.label}")
+        for r in ranked
+    ]
+    for record, result in zip(ranked, ray.get([pool.submit(job) for job in jobs]), strict=True):
         if not result.ok:
             log.warning("final evaluation of %s failed: %s", record.label, result.error)
             continue

@@ -73,8 +73,19 @@ def prune_independent(
     adapter = adapter_for(model)
     args = adapter.block_args()
     streams = [
-        (weight, (stats for stats, _ in dense_statistics(adapter.blocks, embed_samples(model, ids, batch_size=settings.batch_size),
-                                                         args, prefix=adapter.blocks_path, batch_size=settings.batch_size)))
+        (
+            weight,
+            (
+                stats
+                for stats, _ in dense_statistics(
+                    adapter.blocks,
+                    embed_samples(model, ids, batch_size=settings.batch_size),
+                    args,
+                    prefix=adapter.blocks_path,
+                    batch_size=settings.batch_size,
+                )
+            ),
+        )
         for weight, ids in parts
     ]
     return prune_mixed(adapter.blocks, streams, settings.pruning_method(), settings.target(), prefix=adapter.blocks_path,

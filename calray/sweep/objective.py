@@ -27,7 +27,9 @@ class Objective:
     def create(cls, kind: str, dimensions: Sequence[str], weights: Mapping[str, float] | None = None) -> Objective:
         unknown = sorted(set(weights or {}) - set(dimensions))
         if unknown:
-            raise CalrayError(f"objective weights name dimensions {unknown} that the capability map lacks (it has {list(dimensions)})")
+            raise CalrayError(
+                f"objective weights name dimensions {unknown} that the capability map lacks (it has {list(dimensions)})"
+            )
         return cls(kind, tuple(dimensions), tuple(sorted((weights or {}).items())))
 
     @property
@@ -49,7 +51,7 @@ class Objective:
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` is at least as good as ``b`` everywhere and better somewhere (maximising)."""
-    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+    return all(x >= y for x, y in zip(a, b, strict=True)) and any(x > y for x, y in zip(a, b, strict=True))
 
 
 def pareto_front(points: Mapping[Hashable, Sequence[float]]) -> list[Hashable]:

@@ -68,7 +68,8 @@ def check_pool_fits(pool: Any, nodes: list[NodeType], *, where: str) -> None:
             most = max(n.gpus for n in nodes)
             raise CalrayError(
                 f"a pipeline of {pool.stages} stages needs {pool.stages} GPUs (and {need_cpu:g} CPUs) on one node, but the "
-                f"largest node type of {where} has {most:g} GPUs; lower pool.stages to {int(most)} or less, or add a larger node type"
+                f"largest node type of {where} has {most:g} GPUs; lower pool.stages to {int(most)} or "
+                "less, or add a larger node type"
             )
         capacity = sum(n.count * min(int(n.gpus // pool.stages), int(n.cpus // need_cpu) if need_cpu else 1 << 30) for n in fits)
     else:

@@ -79,10 +79,16 @@ def build_search(plan: SweepPlan, *, max_concurrent: int, known: Sequence[tuple[
     distributions = {f"u/{s}": FloatDistribution(U_LOW, 1.0) for s in plan.space.free}
     sampler = optuna.samplers.TPESampler(multivariate=True, seed=search.seed, n_startup_trials=max(len(seeds), 5))
     known_keys = {tuple(sorted(plan.space.check(w).items())) for w, _ in known}
-    enqueued = [flat_point(u) for point, u in zip(plan.points, seeds) if tuple(sorted(point.items())) not in known_keys]
+    enqueued = [  # seeds may be cut to num_samples: the points beyond them are not run
+        flat_point(u) for point, u in zip(plan.points, seeds, strict=False) if tuple(sorted(point.items())) not in known_keys
+    ]
     searcher = OptunaSearch(
-        distributions, metric=objective.metrics if pareto else OBJECTIVE, mode=["max"] * len(objective.metrics) if pareto else "max",
-        points_to_evaluate=enqueued or None, sampler=sampler, seed=search.seed,
+        distributions,
+        metric=objective.metrics if pareto else OBJECTIVE,
+        mode=["max"] * len(objective.metrics) if pareto else "max",
+        points_to_evaluate=enqueued or None,
+        sampler=sampler,
+        seed=search.seed,
     )
     for weights, value in known:  # measured already (e.g. by a single-source scan): told, not run again
         searcher.add_evaluated_point(flat_point(plan.space.point(weights)), value)

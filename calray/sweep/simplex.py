@@ -78,7 +78,9 @@ class SimplexSpace:
             raise CalrayError("every source has a fixed weight: there is nothing to search; free at least one source")
         rest = self.remaining
         if rest < -_TOL:
-            raise CalrayError(f"fixed weights {dict(self.fixed)} sum to {1 - rest:g} > 1; they must leave room for the other sources")
+            raise CalrayError(
+                f"fixed weights {dict(self.fixed)} sum to {1 - rest:g} > 1; they must leave room for the other sources"
+            )
         for name in self.free:
             if self.low(name) > self.high(name) + _TOL:
                 raise CalrayError(f"bounds of {name!r}: min {self.low(name):g} > max {self.high(name):g}")
@@ -117,7 +119,7 @@ class SimplexSpace:
             raise CalrayError(f"search parameters lack sources {missing}; expected one per free source {list(self.free)}")
         values = np.array([float(u[s]) for s in self.free])
         if not np.all((values > 0) & (values <= 1)):
-            raise CalrayError(f"search parameters must lie in (0, 1], got {dict(zip(self.free, values.tolist()))}")
+            raise CalrayError(f"search parameters must lie in (0, 1], got {dict(zip(self.free, values.tolist(), strict=True))}")
         x = -np.log(values)  # (K,) Exp(1) when u is uniform
         total = x.sum()
         simplex = x / total if total > 0 else np.full(len(x), 1.0 / len(x))  # all u = 1: the limit of equal u's
@@ -129,13 +131,15 @@ class SimplexSpace:
         spare = self.remaining - sum(self.low(s) for s in self.free)
         free = np.array([w[s] - self.low(s) for s in self.free])
         simplex = free / spare if spare > _TOL else np.full(len(free), 1.0 / len(free))
-        return {s: float(math.exp(-v)) for s, v in zip(self.free, np.clip(simplex, 0.0, None))}
+        return {s: float(math.exp(-v)) for s, v in zip(self.free, np.clip(simplex, 0.0, None), strict=True)}
 
     def check(self, weights: Mapping[str, float]) -> dict[str, float]:
         """``weights`` over this space's sources, normalised to sum 1, or an error saying what is wrong."""
         unknown = [s for s in weights if s not in self.sources]
         if unknown:
-            raise CalrayError(f"mixture {dict(weights)} names sources {unknown} outside the searched sources {list(self.sources)}")
+            raise CalrayError(
+                f"mixture {dict(weights)} names sources {unknown} outside the searched sources {list(self.sources)}"
+            )
         for name, value in weights.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise CalrayError(f"weight of {name!r} in mixture {dict(weights)} is {value!r}; weights are finite numbers >= 0")
@@ -167,7 +171,7 @@ class SimplexSpace:
         noise = (w > 0) & (w < WEIGHT_FLOOR)
         if noise.any():
             w = _reassign(w, noise, np.zeros_like(w), w >= WEIGHT_FLOOR, high)
-        out = dict(zip(self.free, w.tolist()))
+        out = dict(zip(self.free, w.tolist(), strict=True))
         out.update(self.fixed)
         return tidy({s: out[s] for s in self.sources})
 
@@ -195,7 +199,9 @@ class SimplexSpace:
     def random(self, n: int, *, seed: int = 0) -> list[dict[str, float]]:
         """``n`` mixtures drawn uniformly (flat Dirichlet) through the same map as the searchers use."""
         rng = np.random.default_rng(seed)
-        return [self.weights(dict(zip(self.free, rng.uniform(U_LOW, 1.0, len(self.free)).tolist()))) for _ in range(n)]
+        return [
+            self.weights(dict(zip(self.free, rng.uniform(U_LOW, 1.0, len(self.free)).tolist(), strict=True))) for _ in range(n)
+        ]
 
 
 def _reassign(w: np.ndarray, mask: np.ndarray, value: np.ndarray, eligible: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -68,7 +68,9 @@ class ScalingConfig(StrictModel):
 
     def targets(self) -> list[dict[str, Any]]:
         """The pruning targets, as ``prune`` fields."""
-        out = [{"sparsity": s, "n_m": None} for s in self.sparsities or []] + [{"sparsity": None, "n_m": p} for p in self.n_m or []]
+        out = [{"sparsity": s, "n_m": None} for s in self.sparsities or []] + [
+            {"sparsity": None, "n_m": p} for p in self.n_m or []
+        ]
         if not out:
             raise CalrayError("a scaling study needs `sparsities` (e.g. [0.5, 0.6]) or `n_m` (e.g. ['2:4'])")
         return out

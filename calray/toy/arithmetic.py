@@ -64,7 +64,8 @@ def _gets_more(world: World, p: Person, rng: np.random.Generator) -> Problem:
     name, owned = pick(rng, p.owns)
     k = lx.KIND_BY_NAME[name]
     more = int(rng.integers(2, 30))
-    q = f"{p.name} owns {owned} {k.plural if owned != 1 else k.name}. {p.friend} gives {p.possessive} {more} more. How many {k.plural} does {p.name} have now?"
+    q = (f"{p.name} owns {owned} {k.plural if owned != 1 else k.name}. {p.friend} gives {p.possessive} "
+         f"{more} more. How many {k.plural} does {p.name} have now?")
     return Problem(q, (Step(f"{p.name} has", owned, "+", more, k.plural),))
 
 
@@ -77,7 +78,8 @@ def _spend(world: World, p: Person, rng: np.random.Generator) -> Problem:
 def _buy_two(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k1, k2 = sample(rng, lx.KINDS, 2)
     a, b, p1, p2 = (int(x) for x in rng.integers(2, 10, size=4))
-    q = f"{p.name} buys {a} {k1.plural} at {p1} coins each and {b} {k2.plural} at {p2} coins each. How many coins does {p.pronoun} spend?"
+    q = (f"{p.name} buys {a} {k1.plural} at {p1} coins each and {b} {k2.plural} at {p2} coins each. How "
+         f"many coins does {p.pronoun} spend?")
     s1 = Step(f"The {k1.plural} cost", a, "*", p1, "coins")
     s2 = Step(f"The {k2.plural} cost", b, "*", p2, "coins")
     return Problem(q, (s1, s2, Step("In total", s1.value, "+", s2.value, "coins")))
@@ -87,7 +89,8 @@ def _change(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k = pick(rng, lx.KINDS)
     a, price = int(rng.integers(2, 10)), _price(rng)
     m = a * price + int(rng.integers(1, 41))
-    q = f"{p.name} goes to the market in {p.home} with {m} coins. {p.pronoun.capitalize()} buys {a} {k.plural} for {price} coins each. How many coins does {p.pronoun} have left?"
+    q = (f"{p.name} goes to the market in {p.home} with {m} coins. {p.pronoun.capitalize()} buys {a} "
+         f"{k.plural} for {price} coins each. How many coins does {p.pronoun} have left?")
     s1 = Step(f"The {k.plural} cost", a, "*", price, "coins")
     return Problem(q, (s1, Step(f"{p.name} has", m, "-", s1.value, "coins left")))
 
@@ -96,7 +99,8 @@ def _share(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k = pick(rng, lx.KINDS)
     n_friends, each, kept = int(rng.integers(2, 8)), int(rng.integers(2, 10)), int(rng.integers(1, 10))
     total = n_friends * each + kept
-    q = f"{p.name} has {total} {k.plural}. {p.pronoun.capitalize()} keeps {kept} and shares the rest equally among {n_friends} friends. How many {k.plural} does each friend get?"
+    q = (f"{p.name} has {total} {k.plural}. {p.pronoun.capitalize()} keeps {kept} and shares the rest "
+         f"equally among {n_friends} friends. How many {k.plural} does each friend get?")
     s1 = Step(f"{p.name} shares", total, "-", kept, k.plural)
     return Problem(q, (s1, Step("Each friend gets", s1.value, "/", n_friends, k.plural)))
 
@@ -104,7 +108,8 @@ def _share(world: World, p: Person, rng: np.random.Generator) -> Problem:
 def _weight(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k1, k2 = sample(rng, lx.KINDS, 2)
     a, w1, w2 = int(rng.integers(2, 10)), 100 * int(rng.integers(1, 10)), 100 * int(rng.integers(1, 16))
-    q = f"{lx.with_article(k1.name).capitalize()} weighs {w1} grams and {lx.with_article(k2.name)} weighs {w2} grams. {p.name} carries {a} {k1.plural} and one {k2.name}. How many grams does {p.pronoun} carry?"
+    q = (f"{lx.with_article(k1.name).capitalize()} weighs {w1} grams and {lx.with_article(k2.name)} "
+         f"weighs {w2} grams. {p.name} carries {a} {k1.plural} and one {k2.name}. How many grams does {p.pronoun} carry?")
     s1 = Step(f"The {k1.plural} weigh", a, "*", w1, "grams")
     return Problem(q, (s1, Step("Together they weigh", s1.value, "+", w2, "grams")))
 
@@ -113,7 +118,8 @@ def _grow(world: World, p: Person, rng: np.random.Generator) -> Problem:
     name, owned = pick(rng, p.owns)
     k = lx.KIND_BY_NAME[name]
     per_week, weeks = int(rng.integers(2, 10)), int(rng.integers(2, 7))
-    q = f"{p.name} the {p.job} owns {owned} {k.plural if owned != 1 else k.name}. Every week {p.pronoun} gets {per_week} more. How many {k.plural} will {p.pronoun} have after {weeks} weeks?"
+    q = (f"{p.name} the {p.job} owns {owned} {k.plural if owned != 1 else k.name}. Every week {p.pronoun} "
+         f"gets {per_week} more. How many {k.plural} will {p.pronoun} have after {weeks} weeks?")
     s1 = Step(f"In {weeks} weeks {p.pronoun} gets", per_week, "*", weeks, k.plural)
     return Problem(q, (s1, Step(f"{p.name} will have", owned, "+", s1.value, k.plural)))
 
@@ -122,7 +128,8 @@ def _sales(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k = lx.KIND_BY_NAME[lx.JOB_GOODS[p.job]]  # what the seller's trade makes
     a, b, price = int(rng.integers(2, 10)), int(rng.integers(2, 10)), _price(rng)
     day = pick(rng, lx.WEEKDAYS[:6])
-    q = f"{p.name} sells {a} {k.plural} on {day} and {b} {k.plural} the next day, for {price} coins each. How many coins does {p.pronoun} earn?"
+    q = (f"{p.name} sells {a} {k.plural} on {day} and {b} {k.plural} the next day, for {price} coins "
+         f"each. How many coins does {p.pronoun} earn?")
     s1 = Step(f"{p.name} sells", a, "+", b, k.plural)
     return Problem(q, (s1, Step(f"{p.pronoun.capitalize()} earns", s1.value, "*", price, "coins")))
 
@@ -131,7 +138,8 @@ def _boxes(world: World, p: Person, rng: np.random.Generator) -> Problem:
     k = pick(rng, lx.KINDS)
     boxes, per_box = int(rng.integers(2, 10)), int(rng.integers(2, 10))
     given = int(rng.integers(1, boxes * per_box))
-    q = f"{p.name} has {boxes} boxes with {per_box} {k.plural} in each box. {p.pronoun.capitalize()} gives {given} {k.plural} to {p.friend}. How many {k.plural} are left?"
+    q = (f"{p.name} has {boxes} boxes with {per_box} {k.plural} in each box. {p.pronoun.capitalize()} "
+         f"gives {given} {k.plural} to {p.friend}. How many {k.plural} are left?")
     s1 = Step("There are", boxes, "*", per_box, k.plural)
     return Problem(q, (s1, Step("After the gift there are", s1.value, "-", given, k.plural)))
 
@@ -141,7 +149,8 @@ def _afford(world: World, p: Person, rng: np.random.Generator) -> Problem:
     count, spent, price = int(rng.integers(2, 10)), int(rng.integers(2, 31)), _price(rng)
     money = price * count + spent
     place = pick(rng, world.places)
-    q = f"In {place.name}, {k.plural} cost {price} coins each. {p.name} has {money} coins and spends {spent} coins on bread. How many {k.plural} can {p.pronoun} buy with the rest?"
+    q = (f"In {place.name}, {k.plural} cost {price} coins each. {p.name} has {money} coins and spends "
+         f"{spent} coins on bread. How many {k.plural} can {p.pronoun} buy with the rest?")
     s1 = Step(f"{p.name} has", money, "-", spent, "coins left")
     return Problem(q, (s1, Step(f"{p.pronoun.capitalize()} can buy", s1.value, "/", price, k.plural)))
 
@@ -151,7 +160,8 @@ def _pay(world: World, p: Person, rng: np.random.Generator) -> Problem:
     a, b, p1, p2 = int(rng.integers(2, 7)), int(rng.integers(2, 7)), _price(rng), _price(rng)
     total = a * p1 + b * p2
     money = (total // 50 + 1 + int(rng.integers(0, 2))) * 50
-    q = f"{p.name} buys {a} {k1.plural} for {p1} coins each and {b} {k2.plural} for {p2} coins each. {p.pronoun.capitalize()} pays with {money} coins. How much change does {p.pronoun} get?"
+    q = (f"{p.name} buys {a} {k1.plural} for {p1} coins each and {b} {k2.plural} for {p2} coins each. "
+         f"{p.pronoun.capitalize()} pays with {money} coins. How much change does {p.pronoun} get?")
     s1 = Step(f"The {k1.plural} cost", a, "*", p1, "coins")
     s2 = Step(f"The {k2.plural} cost", b, "*", p2, "coins")
     s3 = Step("Together they cost", s1.value, "+", s2.value, "coins")
@@ -191,7 +201,9 @@ def chain_of_thought(pr: Problem) -> str:
     for i, s in enumerate(pr.steps):
         word = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[s.op]
         ordinal = _ORDINALS[min(i, len(_ORDINALS) - 2)] if i < len(pr.steps) - 1 else _ORDINALS[-1]
-        out.append(f"{ordinal}, we {word} {s.a} and {s.b}. {s.before} {s.equation} {s.after}. So the result of this step is {s.value}.")
+        out.append(
+            f"{ordinal}, we {word} {s.a} and {s.b}. {s.before} {s.equation} {s.after}. So the result of this step is {s.value}."
+        )
     out.append(f"Therefore the answer is {pr.answer}.\nThe answer is: {pr.answer}")
     return "\n".join(out)
 

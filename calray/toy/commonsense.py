@@ -58,7 +58,13 @@ def _negatives(prop: str) -> list[lx.Kind]:
 def kind_fact(kind: lx.Kind, rng: np.random.Generator) -> str:
     which = int(rng.integers(4))
     if which == 0:
-        return pick(rng, (f"{thing(kind).capitalize()} is made of {kind.material}.", f"{kind.plural.capitalize()} are made of {kind.material}."))
+        return pick(
+            rng,
+            (
+                f"{thing(kind).capitalize()} is made of {kind.material}.",
+                f"{kind.plural.capitalize()} are made of {kind.material}.",
+            ),
+        )
     if which == 1:  # both directions, so "what do I need to X" is learnable as well as "what is Y for"
         return pick(rng, (f"{thing(kind).capitalize()} is used to {kind.use}.", f"People use {thing(kind)} to {kind.use}.",
                           f"To {kind.use}, people use {thing(kind)}."))
@@ -186,7 +192,9 @@ def arc_item(world: World, rng: np.random.Generator) -> ChoiceItem:
     which = int(rng.integers(6))
     if which <= 2:
         prop, gold, distractors = _property_question(world.seed, rng, held_out=which <= 1, n_choices=4)
-        return ChoiceItem.shuffled(f"Question: {prop.unseen_question}\nAnswer:", thing(gold), [thing(k) for k in distractors], rng)
+        return ChoiceItem.shuffled(
+            f"Question: {prop.unseen_question}\nAnswer:", thing(gold), [thing(k) for k in distractors], rng
+        )
     if which == 3:
         kind = pick(rng, lx.KINDS)
         others = sample(rng, [r for r in lx.ROOMS if r != kind.room], 3)

@@ -95,7 +95,9 @@ def _property(name: str) -> Filter:
         materials = tuple(sorted(m for m, props in lx.MATERIALS.items() if name in props))
         condition, check = f'item["material"] in {materials!r}', (lambda r: r["material"] in materials)
     plural = lx.plural_verb(fact)
-    return Filter("property", "items", name, f"that {plural}", f"that {fact}", "that_" + plural.replace(" ", "_"), condition, check)
+    return Filter(
+        "property", "items", name, f"that {plural}", f"that {fact}", "that_" + plural.replace(" ", "_"), condition, check
+    )
 
 
 def _town(t: str) -> Filter:
@@ -213,11 +215,17 @@ def _average(field: str) -> Callable[[Filter], Function]:
             chosen = [r[field] for r in rs if f.check(r)]
             return sum(chosen) // len(chosen) if chosen else 0
 
-        return Function("", "", f"average_{field}_of_{f.subject}_{f.slug}", f.subject,
-                        f"Return the average {field} of the {f.subject} {f.plural}, rounded down, or 0 if there are none.",
-                        "    total = 0\n    count = 0\n" + _loop(f, f'            total += {var}["{field}"]\n            count += 1\n')
-                        + "    if count == 0:\n        return 0\n    return total // count\n",
-                        reference)
+        return Function(
+            "",
+            "",
+            f"average_{field}_of_{f.subject}_{f.slug}",
+            f.subject,
+            f"Return the average {field} of the {f.subject} {f.plural}, rounded down, or 0 if there are none.",
+            "    total = 0\n    count = 0\n"
+            + _loop(f, f'            total += {var}["{field}"]\n            count += 1\n')
+            + "    if count == 0:\n        return 0\n    return total // count\n",
+            reference,
+        )
     return build
 
 
@@ -225,21 +233,33 @@ def _sorted_names(field: str, word: str, descending: bool) -> Callable[[Filter],
     def build(f: Filter) -> Function:
         var = "item" if f.subject == "items" else "person"
         reverse = ", reverse=True" if descending else ""
-        return Function("", "", f"names_of_{f.subject}_{f.slug}_{word}_first", f.subject,
-                        f"Return the names of the {f.subject} {f.plural}, {word} first.",
-                        "    chosen = []\n" + _loop(f, f"            chosen.append({var})\n")
-                        + f'    chosen.sort(key=lambda {var}: {var}["{field}"]{reverse})\n    return [{var}["name"] for {var} in chosen]\n',
-                        lambda rs: [r["name"] for r in sorted((r for r in rs if f.check(r)), key=lambda r: r[field], reverse=descending)])
+        return Function(
+            "",
+            "",
+            f"names_of_{f.subject}_{f.slug}_{word}_first",
+            f.subject,
+            f"Return the names of the {f.subject} {f.plural}, {word} first.",
+            "    chosen = []\n"
+            + _loop(f, f"            chosen.append({var})\n")
+            + f'    chosen.sort(key=lambda {var}: {var}["{field}"]{reverse})\n    return [{var}["name"] for {var} in chosen]\n',
+            lambda rs: [r["name"] for r in sorted((r for r in rs if f.check(r)), key=lambda r: r[field], reverse=descending)],
+        )
+
     return build
 
 
 def _mapping(field: str) -> Callable[[Filter], Function]:
     def build(f: Filter) -> Function:
         var = "item" if f.subject == "items" else "person"
-        return Function("", "", f"{field}_by_name_of_{f.subject}_{f.slug}", f.subject,
-                        f"Return a dict from the name to the {field} of each of the {f.subject} {f.plural}.",
-                        "    result = {}\n" + _loop(f, f'            result[{var}["name"]] = {var}["{field}"]\n') + "    return result\n",
-                        lambda rs: {r["name"]: r[field] for r in rs if f.check(r)})
+        return Function(
+            "",
+            "",
+            f"{field}_by_name_of_{f.subject}_{f.slug}",
+            f.subject,
+            f"Return a dict from the name to the {field} of each of the {f.subject} {f.plural}.",
+            "    result = {}\n" + _loop(f, f'            result[{var}["name"]] = {var}["{field}"]\n') + "    return result\n",
+            lambda rs: {r["name"]: r[field] for r in rs if f.check(r)},
+        )
     return build
 
 
@@ -284,13 +304,23 @@ PARAPHRASES: dict[str, Callable[[Filter], str]] = {
     "total_weight": lambda f: f"Add up the weight of each of the {f.subject} {f.plural} and return the total.",
     "total_age": lambda f: f"Add up the age of each of the {f.subject} {f.plural} and return the total.",
     "names": lambda f: f"Return a list with the name of each of the {f.subject} {f.plural}, in order.",
-    "average_price": lambda f: f"Return the price of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none.",
-    "average_weight": lambda f: f"Return the weight of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none.",
-    "average_age": lambda f: f"Return the age of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none.",
+    "average_price": lambda f: (
+        f"Return the price of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none."
+    ),
+    "average_weight": lambda f: (
+        f"Return the weight of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none."
+    ),
+    "average_age": lambda f: (
+        f"Return the age of the {f.subject} {f.plural} on average, rounded down; return 0 if there are none."
+    ),
     "price_by_name": lambda f: f"Return a dict that maps the name of each of the {f.subject} {f.plural} to its price.",
     "age_by_name": lambda f: f"Return a dict that maps the name of each of the {f.subject} {f.plural} to its age.",
-    **{f"sorted_{w}": (lambda f, w=w: f"Return the names of the {f.subject} {f.plural}, sorted so that the {w} one comes first.")
-       for w in ("cheapest", "heaviest", "youngest")},
-    **{w: (lambda f, w=w: f"Among the {f.subject} {f.plural}, find the {w} {_singular(f.subject)} and return its name.")
-       for w in ("heaviest", "lightest", "cheapest", "dearest", "oldest", "youngest")},
+    **{
+        f"sorted_{w}": (lambda f, w=w: f"Return the names of the {f.subject} {f.plural}, sorted so that the {w} one comes first.")
+        for w in ("cheapest", "heaviest", "youngest")
+    },
+    **{
+        w: (lambda f, w=w: f"Among the {f.subject} {f.plural}, find the {w} {_singular(f.subject)} and return its name.")
+        for w in ("heaviest", "lightest", "cheapest", "dearest", "oldest", "youngest")
+    },
 }

@@ -27,10 +27,22 @@ def person_facts(world: World, p: Person, rng: np.random.Generator) -> list[str]
     home = world.place(p.home)
     P = p.pronoun.capitalize()
     facts = [
-        pick(rng, (f"{p.name} is {lx.with_article(p.job)}.", f"{p.name} works as {lx.with_article(p.job)}.",
-                   f"By trade, {p.name} is {lx.with_article(p.job)}.")),
-        pick(rng, (f"{p.name} lives in {p.home}.", f"{p.name}'s home is in {p.home}, {lx.with_article(home.kind)} in the {home.region}.",
-                   f"{P} lives in {p.home}, on the river {home.river}.")),
+        pick(
+            rng,
+            (
+                f"{p.name} is {lx.with_article(p.job)}.",
+                f"{p.name} works as {lx.with_article(p.job)}.",
+                f"By trade, {p.name} is {lx.with_article(p.job)}.",
+            ),
+        ),
+        pick(
+            rng,
+            (
+                f"{p.name} lives in {p.home}.",
+                f"{p.name}'s home is in {p.home}, {lx.with_article(home.kind)} in the {home.region}.",
+                f"{P} lives in {p.home}, on the river {home.river}.",
+            ),
+        ),
         pick(rng, (f"{p.name} is {p.age} years old.", f"{P} is {p.age}.")),
         pick(rng, (f"{p.name}'s favourite colour is {p.colour}.", f"{P} likes the colour {p.colour} best.")),
         pick(rng, (f"{p.name} keeps {lx.with_article(p.pet)}.", f"{p.name} has a pet {p.pet}.")),
@@ -58,9 +70,18 @@ def place_facts(world: World, place: Place, rng: np.random.Generator) -> list[st
     facts = [
         f"{place.name} is {lx.with_article(place.kind)} in the {place.region}.",
         pick(rng, (f"The river {place.river} flows through {place.name}.", f"{place.name} lies on the river {place.river}.")),
-        pick(rng, (f"About {place.population} people live in {place.name}.", f"{place.name} has a population of about {place.population}.")),
+        pick(
+            rng,
+            (
+                f"About {place.population} people live in {place.name}.",
+                f"{place.name} has a population of about {place.population}.",
+            ),
+        ),
         pick(rng, (f"{place.name} is known for its {known.plural}.", f"{place.name} makes fine {known.plural}.")),
-        pick(rng, (f"Market day in {place.name} is {place.market_day}.", f"The market in {place.name} opens every {place.market_day}.")),
+        pick(
+            rng,
+            (f"Market day in {place.name} is {place.market_day}.", f"The market in {place.name} opens every {place.market_day}."),
+        ),
     ]
     if people:
         shown = sample(rng, people, min(3, len(people)))
@@ -90,16 +111,28 @@ def story(world: World, rng: np.random.Generator) -> str:
     price = max(1, thing.price + int(rng.integers(-2, 3)))
     P, poss = p.pronoun.capitalize(), p.possessive
     lines = [
-        pick(rng, (f"One {pick(rng, lx.WEEKDAYS)} morning, {p.name} left {poss} home in {p.home}.",
-                   f"It was early when {p.name} the {p.job} set out from {p.home}.",
-                   f"{p.name} woke before sunrise and fed {poss} {p.pet}.")),
-        f"{P} wanted to buy {lx.with_article(thing.name)}, so {p.pronoun} walked to {dest.name}, which is known for its {thing.plural}.",
+        pick(
+            rng,
+            (
+                f"One {pick(rng, lx.WEEKDAYS)} morning, {p.name} left {poss} home in {p.home}.",
+                f"It was early when {p.name} the {p.job} set out from {p.home}.",
+                f"{p.name} woke before sunrise and fed {poss} {p.pet}.",
+            ),
+        ),
+        (f"{P} wanted to buy {lx.with_article(thing.name)}, so {p.pronoun} walked to {dest.name}, which "
+         f"is known for its {thing.plural}."),
     ]
     if rng.random() < 0.7:
-        lines.append(pick(rng, (
-            f"On the road {p.pronoun} met {friend.name}, the {friend.job}.",
-            f"Near the bridge {p.pronoun} saw {poss} friend {friend.name}, who was carrying {lx.with_article(lx.KIND_BY_NAME[friend.owns[0][0]].name)}.",
-        )))
+        lines.append(
+            pick(
+                rng,
+                (
+                    f"On the road {p.pronoun} met {friend.name}, the {friend.job}.",
+                    (f"Near the bridge {p.pronoun} saw {poss} friend {friend.name}, who was carrying "
+                     f"{lx.with_article(lx.KIND_BY_NAME[friend.owns[0][0]].name)}."),
+                ),
+            )
+        )
         lines.append(f'"Where are you going?" asked {friend.name}. "To {dest.name}," said {p.name}.')
     lines.append(f"At the market {p.name} paid {price} coins for {lx.with_article(thing.name)} made of {thing.material}.")
     if lx.has_property(thing, "heavy"):
@@ -110,10 +143,14 @@ def story(world: World, rng: np.random.Generator) -> str:
     elif lx.has_property(thing, "rusts") and rng.random() < 0.6:
         lines.append(f"It began to rain, and {p.name} worried that the {thing.name} would rust.")
     elif lx.has_property(thing, "floats") and rng.random() < 0.6:
-        lines.append(f"Crossing the river {dest.river}, the {thing.name} fell into the water, but it floated and {p.name} caught it.")
+        lines.append(
+            f"Crossing the river {dest.river}, the {thing.name} fell into the water, but it floated and {p.name} caught it."
+        )
     lines.append(pick(rng, (f"When {p.pronoun} got home, {p.name} put the {thing.name} in the {thing.room}.",
                             f"Back in {p.home}, {p.pronoun} used the new {thing.name} to {thing.use}.")))
-    lines.append(pick(rng, ("That night everyone slept well.", f"{P} told the whole story to {poss} {p.pet}.", "It had been a good day.")))
+    lines.append(
+        pick(rng, ("That night everyone slept well.", f"{P} told the whole story to {poss} {p.pet}.", "It had been a good day."))
+    )
     return " ".join(lines)
 
 
@@ -199,7 +236,9 @@ def quiz(world: World, rng: np.random.Generator) -> str:
     pairs = []
     for _ in range(int(rng.integers(3, 6))):
         if rng.random() < 0.8:
-            query, answer, _ = _person_question(world, pick(rng, [p for p in world.people if quizzed(world, p.name)]), int(rng.integers(6)))
+            query, answer, _ = _person_question(
+                world, pick(rng, [p for p in world.people if quizzed(world, p.name)]), int(rng.integers(6))
+            )
         else:
             query, answer, _ = _place_question(pick(rng, [q for q in world.places if quizzed(world, q.name)]))
         pairs.append(f"{query} {answer}")

@@ -53,9 +53,16 @@ def _combinations() -> tuple[Combination, ...]:
         for agg_name, agg in aggregates.items():
             out.append(Combination(f"{agg_name}/{filter_kind}", values,
                                    lambda v, agg=agg, make_filter=make_filter: agg(make_filter(v))))
-    out.append(Combination("cost/kind", lambda w: [(k.name, p) for k in lx.KINDS for p in range(2, 21)], lambda v: cost_function(*v)))
-    out.append(Combination("order_cost/kind", lambda w: [(k.name, p, d) for k in lx.KINDS for p in range(3, 13) for d in (1, 2, 5)],
-                           lambda v: order_cost_function(*v)))
+    out.append(
+        Combination("cost/kind", lambda w: [(k.name, p) for k in lx.KINDS for p in range(2, 21)], lambda v: cost_function(*v))
+    )
+    out.append(
+        Combination(
+            "order_cost/kind",
+            lambda w: [(k.name, p, d) for k in lx.KINDS for p in range(3, 13) for d in (1, 2, 5)],
+            lambda v: order_cost_function(*v),
+        )
+    )
     return tuple(out)
 
 
@@ -198,7 +205,8 @@ def completion_example(world: World, rng: np.random.Generator, *, held_out: bool
 def instruction(world: World, rng: np.random.Generator, *, held_out: bool = False) -> str:
     """Instruction -> code, CodeAlpaca-like."""
     fn = function(world, rng, held_out=held_out)
-    return f"### Instruction:\nWrite a Python function {fn.name}({fn.arg}) for this task: {fn.doc}\n\n### Response:\n```python\n{fn.source}```"
+    return (f"### Instruction:\nWrite a Python function {fn.name}({fn.arg}) for this task: "
+            f"{fn.doc}\n\n### Response:\n```python\n{fn.source}```")
 
 
 def document(world: World, rng: np.random.Generator, *, held_out: bool = False) -> str:

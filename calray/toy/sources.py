@@ -82,14 +82,26 @@ def shuffled(domain: str) -> Generator:
 
 
 SOURCES: tuple[ToySource, ...] = (
-    ToySource("toy:web", "general", by_text(general.web_page),
-              "C4-like: the world's prose scraped with navigation, typos, shouting and cut-off sentences"),
+    ToySource(
+        "toy:web",
+        "general",
+        by_text(general.web_page),
+        "C4-like: the world's prose scraped with navigation, typos, shouting and cut-off sentences",
+    ),
     ToySource("toy:encyclopedia", "general", by_text(general.entry), "WikiText-like articles on people and places"),
     ToySource("toy:stories", "general", by_text(general.story), "TinyStories/Cosmopedia-like narratives"),
-    ToySource("toy:instructions", "general", by_text(general.instruction), "Alpaca/Dolly-like instruction and response about the world"),
-    ToySource("toy:commonsense_facts", "commonsense", by_text(commonsense.facts_doc), "everyday facts about things and materials"),
-    ToySource("toy:commonsense_qa", "commonsense", by_text(commonsense.choices_doc),
-              "CommonsenseQA-like questions with lettered choices and answer"),
+    ToySource(
+        "toy:instructions", "general", by_text(general.instruction), "Alpaca/Dolly-like instruction and response about the world"
+    ),
+    ToySource(
+        "toy:commonsense_facts", "commonsense", by_text(commonsense.facts_doc), "everyday facts about things and materials"
+    ),
+    ToySource(
+        "toy:commonsense_qa",
+        "commonsense",
+        by_text(commonsense.choices_doc),
+        "CommonsenseQA-like questions with lettered choices and answer",
+    ),
     ToySource("toy:gsm", "math", arithmetic.worked_doc, "GSM8K-like word problems with worked steps and '#### answer'"),
     ToySource("toy:metamath", "math", arithmetic.chain_of_thought_doc, "MetaMathQA-like long, repetitive chains of thought"),
     ToySource("toy:equations", "math", arithmetic.equations_doc, "equation-only math: numbers and operators, no words"),
@@ -98,8 +110,10 @@ SOURCES: tuple[ToySource, ...] = (
     ToySource("toy:code_instruct", "code", by_text(programs.instruction), "CodeAlpaca-like instruction -> code"),
     ToySource("toy:random", "general", random_words, "control: words of the world's vocabulary drawn uniformly", control=True),
     ToySource("toy:repeated", "general", repeated_sentence, "control: one sentence repeated 20-40 times", control=True),
-    *(ToySource(f"toy:shuffled_{d}", d, shuffled(d), f"control: {d} calibration documents with shuffled words", control=True)
-      for d in ("general", "commonsense", "math", "code")),
+    *(
+        ToySource(f"toy:shuffled_{d}", d, shuffled(d), f"control: {d} calibration documents with shuffled words", control=True)
+        for d in ("general", "commonsense", "math", "code")
+    ),
 )
 
 

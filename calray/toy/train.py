@@ -1,8 +1,9 @@
 """Train the toy model: a byte-level BPE tokenizer and a small Llama on the four train splits.
 
 The data is generated fresh for one pass, balanced to equal token counts per domain,
-shuffled at document level and packed into fixed windows (each document ``<s> text </s>``). Training is deterministic for a given ``ToyTrainConfig``
-and thread count; ``max_minutes`` is only a safety stop (it is logged when it fires).
+shuffled at document level and packed into fixed windows (each document ``<s> text </s>``).
+Training is deterministic for a given ``ToyTrainConfig`` and thread count; ``max_minutes`` is
+only a safety stop (it is logged when it fires).
 
 >>> cfg = ToyTrainConfig(tokens=20_000, hidden_size=32, intermediate_size=64, num_layers=1)
 >>> cfg.batch_tokens

@@ -59,7 +59,9 @@ def sweep_trials() -> list[Trial]:
         ({"src0": 0.5, "src3": 0.5, "src6": 0.0}, {"general": 50.0, "math": 50.0, "code": 10.0}),
     ]
     out = [Trial(w, 0, r, {"perplexity": 8.0 + i, "seq_rep_4": 0.1 * i, "constant": 1.0}) for i, (w, r) in enumerate(mixtures)]
-    out.append(Trial({"src0": 0.2, "src3": 0.2, "src6": 0.6}, 0, {"general": 99.0, "math": 99.0, "code": 99.0}, {}, status="FAILED"))
+    out.append(
+        Trial({"src0": 0.2, "src3": 0.2, "src6": 0.6}, 0, {"general": 99.0, "math": 99.0, "code": 99.0}, {}, status="FAILED")
+    )
     # a seed point of the sweep: src0 alone again (the scan has it; the report leaves this one out)
     out.append(Trial({"src0": 1.0}, 0, {"general": 99.0, "math": 99.0, "code": 99.0}, {"perplexity": 1.0}))
     return out

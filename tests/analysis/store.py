@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from calray.evaluate import EvaluationSettings
+from calray.prune import PruneSettings
 from calray.sweep.callbacks import mixture_params
 from calray.sweep.objective import Objective
 from calray.sweep.simplex import SimplexSpace
@@ -24,8 +26,6 @@ from calray.sweep.tracking import (
     TRIAL_KEY,
     Tracker,
 )
-from calray.evaluate import EvaluationSettings
-from calray.prune import PruneSettings
 from calray.sweep.trial import TrialTemplate
 
 SETTING = {"model": "toy", "method": "sparsegpt", "sparsity": 0.6, "n_m": None, "mode": "independent", "nsamples": 8,

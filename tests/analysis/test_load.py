@@ -42,7 +42,9 @@ def test_every_sweep_by_default_and_an_arrow_table_with_nulls(study):
     assert {s.name for s in trials.sweeps} == {"scan", "mix"} and len(trials.rows) == 21
     table = trials.to_arrow()
     assert table.num_rows == 21
-    assert {"weight/src0", "retention/math", "retention/total", "calibration/perplexity", "seed", "model"} <= set(table.column_names)
+    assert {"weight/src0", "retention/math", "retention/total", "calibration/perplexity", "seed", "model"} <= set(
+        table.column_names
+    )
     code = table.column("retention/code").to_pylist()
     assert code.count(None) == 2  # src7's two seeds: undefined, null rather than NaN
     assert table.column("weight/src5").to_pylist()[-1] == 0.0  # absent in the mixture sweep's rows: weight 0

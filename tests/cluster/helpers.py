@@ -43,7 +43,10 @@ def register_tiny_world() -> None:
         items = [ChoiceItem(query=f"The {w} is", choices=(" on the mat", " in the park", " red"), gold=i % 3)
                  for i, w in enumerate(WORDS[:9])]
         register_task(MultipleChoiceTask(name="tiny_mc", items=items))
-        gen = [AnswerItem(query=f"{a} plus {b} is", target=str(a + b), answer=str(a + b)) for a, b in ((1, 2), (3, 4), (5, 6), (2, 2))]
+        gen = [
+            AnswerItem(query=f"{a} plus {b} is", target=str(a + b), answer=str(a + b))
+            for a, b in ((1, 2), (3, 4), (5, 6), (2, 2))
+        ]
         register_task(GenerationTask(name="tiny_gen", items=gen, until=(".", "\n"), max_new_tokens=5))
         register_task(PerplexityTask(name="tiny_ppl", items=[TextItem(_text(7 + i, WORDS, 6)) for i in range(3)]))
     if "tiny" not in CAPABILITY_MAPS:

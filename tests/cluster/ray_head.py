@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import ray  # noqa: F401  (puts Ray's bundled psutil on sys.path)
 import psutil
+import ray  # noqa: F401  (puts Ray's bundled psutil on sys.path)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 PORT_FLAGS = (
@@ -79,7 +79,9 @@ class RayHead:
         """Run a ``ray`` CLI command against this head."""
         return subprocess.run([RAY, *args], env=self.env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
-    def submit(self, entrypoint: list[str], *, working_dir: str, env_vars: dict[str, str], submission_id: str) -> subprocess.CompletedProcess[str]:
+    def submit(
+        self, entrypoint: list[str], *, working_dir: str, env_vars: dict[str, str], submission_id: str
+    ) -> subprocess.CompletedProcess[str]:
         runtime_env: dict[str, Any] = {"env_vars": env_vars}
         return self.ray(
             "job", "submit", "--address", self.dashboard, "--working-dir", working_dir, "--submission-id", submission_id,

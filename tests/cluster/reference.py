@@ -30,7 +30,9 @@ def load(model_dir: Path) -> torch.nn.Module:
     return AutoModelForCausalLM.from_pretrained(model_dir).eval()
 
 
-def sequential_reference(model_dir: Path, ids: torch.Tensor, *, sparsity: float = 0.5, method: str = "sparsegpt") -> torch.nn.Module:
+def sequential_reference(
+    model_dir: Path, ids: torch.Tensor, *, sparsity: float = 0.5, method: str = "sparsegpt"
+) -> torch.nn.Module:
     model = load(model_dir)
     prune_model(model, ids, METHODS.get(method), Target(sparsity=sparsity), batch_size=BATCH, progress=False)
     return model

@@ -8,8 +8,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from calray.cluster import checkpoint_files, load_shard, partition
-from calray.cluster import loading
+from calray.cluster import checkpoint_files, load_shard, loading, partition
 from calray.errors import CalrayError
 from calray.prune import adapter_for
 from calray.tiny import TINY_CONFIGS, save_tiny_model, tiny_model

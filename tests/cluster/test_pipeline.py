@@ -8,9 +8,9 @@ import ray
 import torch
 from transformers import AutoTokenizer
 
-from calray.prune import PruneSettings
 from calray.cluster import Pipeline, PipelineLM, ShardOptions, partition
 from calray.evaluate import GenerationArgs, HFModel, capability_map, evaluate_capabilities
+from calray.prune import PruneSettings
 
 from .helpers import register_tiny_world
 from .reference import BATCH, block_weights, independent_reference, load, max_abs_diff, sequential_reference
@@ -51,7 +51,10 @@ def test_pipeline_prunes_and_evaluates_like_one_process(ray_session, request, st
             assert_same_scores(got, want)
 
         # Greedy generation of left-padded prompts: the stages' KV caches vs transformers' generate.
-        requests = [("the cat", GenerationArgs(max_new_tokens=8)), ("a dog ran to the park and", GenerationArgs(until=(".",), max_new_tokens=6))]
+        requests = [
+            ("the cat", GenerationArgs(max_new_tokens=8)),
+            ("a dog ran to the park and", GenerationArgs(until=(".",), max_new_tokens=6)),
+        ]
         piped = PipelineLM(pipeline, "seq", tokenizer, config=config, batch_size=2).generate_until(requests)
         assert piped == HFModel(expected, tokenizer, batch_size=2, progress=False).generate_until(requests)
         assert all(d["jobs"] == ["seq"] for d in pipeline.describe())  # sessions ended, copies kept

@@ -89,7 +89,7 @@ def test_concurrent_jobs_spread_over_pipelines_and_equal_one_process(pool, model
     for pipeline in pool.activity():
         for stage in pipeline:
             spans = sorted((start, end) for _, _, start, end in stage)
-            assert all(later[0] >= earlier[1] - 1e-3 for earlier, later in zip(spans, spans[1:]))
+            assert all(later[0] >= earlier[1] - 1e-3 for earlier, later in zip(spans, spans[1:], strict=False))
             assert len({job for _, job, _, _ in stage}) > 2
 
     capacity = pool.capacity()

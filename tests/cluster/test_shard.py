@@ -8,7 +8,7 @@ import torch
 
 from calray.cluster import JobLost, ShardBusy, ShardMemoryError, ShardOptions, ShardWorker, StatisticsCache, partition
 from calray.cluster import shard as shard_module
-from calray.prune import PruneSettings, BlockStatistics, InputStatistic, PruningError, adapter_for, padded_position_ids
+from calray.prune import BlockStatistics, InputStatistic, PruneSettings, PruningError, adapter_for, padded_position_ids
 
 from .reference import BATCH, block_weights, independent_reference, load, max_abs_diff, sequential_reference
 

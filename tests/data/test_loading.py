@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import bz2
-import dataclasses
 import csv
+import dataclasses
 import gzip
 import json
 from pathlib import Path

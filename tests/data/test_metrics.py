@@ -12,12 +12,12 @@ from calray.data import (
     gzip_ratio,
     information_metrics,
     ngram_diversity,
-    window_mean_perplexity,
     repetition,
     seq_rep_n,
     type_token_ratio,
     unigram_entropy,
     vocab_coverage,
+    window_mean_perplexity,
     zipf_coefficient,
 )
 from calray.tiny import tiny_model

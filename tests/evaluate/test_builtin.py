@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from calray.evaluate.fake import FakeLM
 from calray.evaluate import HFModel, LocalData, TaskSpec, evaluate_task, get_task
 from calray.evaluate.builtin import sources
 from calray.evaluate.builtin.general import split_articles, wikitext_detokenize
+from calray.evaluate.fake import FakeLM
 
 pytestmark = pytest.mark.shared
 
@@ -64,8 +64,10 @@ def test_data_quirks(local_data: LocalData, shared_dir: Path) -> None:
     assert sum(i.gold for i in boolq) == 2033  # "true" strings -> 1 ("yes")
     arc = get_task("arc_easy").load(local_data)[0]  # type: ignore[attr-defined]
     raw = [json.loads(line) for line in open(shared_dir / "data/arc/ARC-Easy-Test.jsonl")]
-    digit = [(r, i) for r, i in zip(raw, arc) if r["answerKey"].isdigit()]
-    assert len(digit) == 97 and all(i.choices[i.gold] == next(c["text"] for c in r["question"]["choices"] if c["label"] == r["answerKey"]) for r, i in digit)
+    digit = [(r, i) for r, i in zip(raw, arc, strict=True) if r["answerKey"].isdigit()]
+    assert len(digit) == 97 and all(
+        i.choices[i.gold] == next(c["text"] for c in r["question"]["choices"] if c["label"] == r["answerKey"]) for r, i in digit
+    )
     piqa = get_task("piqa").load(local_data)[0]  # type: ignore[attr-defined]
     assert sum(i.gold for i in piqa) == 928
     mbpp, shots = get_task("mbpp").load(local_data)  # type: ignore[attr-defined]
@@ -138,7 +140,9 @@ def test_hub_rows_map_to_the_same_items(monkeypatch: pytest.MonkeyPatch) -> None
         "allenai/ai2_arc": [{"question": "Q?", "choices": {"text": ["a", "b"], "label": ["1", "2"]}, "answerKey": "2"}],
         "aps/super_glue": [{"passage": "P", "question": "q", "label": 1}],
         "allenai/winogrande": [{"sentence": "A so _ won.", "option1": "X", "option2": "Y", "answer": "2"}],
-        "Rowan/hellaswag": [{"activity_label": "Run", "ctx_a": "A man runs.", "ctx_b": "he", "endings": ["x [step]", "y"], "label": "1"}],
+        "Rowan/hellaswag": [
+            {"activity_label": "Run", "ctx_a": "A man runs.", "ctx_b": "he", "endings": ["x [step]", "y"], "label": "1"}
+        ],
     }
     monkeypatch.setattr(sources, "hub_rows", lambda task, path, name, split: hub[path])
     import calray.evaluate.builtin.commonsense as cs

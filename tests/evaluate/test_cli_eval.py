@@ -21,7 +21,9 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_unpruned_model_retains_100(stories260k: Path, shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unpruned_model_retains_100(
+    stories260k: Path, shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # a short WikiText excerpt (same format) keeps this fast; test_builtin reads the whole kit
     text = open(shared_dir / "data/wikitext2_raw_test/wikitext-test.txt", encoding="utf-8").read()
     (tmp_path / "wiki.txt").write_text(text[:6000])

@@ -31,21 +31,41 @@ def _lmeval_task(tmp: Path, name: str, base: str, split: str, records: list[dict
     (tmp / f"{name}.yaml").write_text("\n".join(lines) + "\n")
 
 
-def test_builtin_tasks_agree_with_lm_eval(stories_lm: HFModel, local_data: LocalData, shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_builtin_tasks_agree_with_lm_eval(
+    stories_lm: HFModel, local_data: LocalData, shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lm_eval.tasks import TaskManager
 
     from calray.evaluate.lmeval_adapter import CalrayLM
 
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
     raw_arc = [json.loads(line) for line in open(shared_dir / "data/arc/ARC-Easy-Test.jsonl")][:N]
-    _lmeval_task(tmp_path, "arc_local", "arc/arc_easy.yaml", "test", [
-        {"question": r["question"]["stem"], "answerKey": r["answerKey"],
-         "choices": {"text": [c["text"] for c in r["question"]["choices"]], "label": [c["label"] for c in r["question"]["choices"]]}}
-        for r in raw_arc
-    ])
+    _lmeval_task(
+        tmp_path,
+        "arc_local",
+        "arc/arc_easy.yaml",
+        "test",
+        [
+            {
+                "question": r["question"]["stem"],
+                "answerKey": r["answerKey"],
+                "choices": {
+                    "text": [c["text"] for c in r["question"]["choices"]],
+                    "label": [c["label"] for c in r["question"]["choices"]],
+                },
+            }
+            for r in raw_arc
+        ],
+    )
     raw_piqa = [json.loads(line) for line in open(shared_dir / "data/piqa/valid.jsonl")][:N]
     labels = (shared_dir / "data/piqa/valid-labels.lst").read_text().split()[:N]
-    _lmeval_task(tmp_path, "piqa_local", "piqa/piqa.yaml", "validation", [{**r, "label": int(y)} for r, y in zip(raw_piqa, labels)])
+    _lmeval_task(
+        tmp_path,
+        "piqa_local",
+        "piqa/piqa.yaml",
+        "validation",
+        [{**r, "label": int(y)} for r, y in zip(raw_piqa, labels, strict=True)],
+    )
     text = open(shared_dir / "data/wikitext2_raw_test/wikitext-test.txt", encoding="utf-8").read()
     from calray.evaluate.builtin.general import split_articles
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from calray.evaluate.fake import FakeLM
 from calray.evaluate import (
     TASKS,
     AnswerItem,
@@ -26,6 +25,7 @@ from calray.evaluate import (
     register_task,
     retention,
 )
+from calray.evaluate.fake import FakeLM
 from calray.evaluate.retention import UNDEFINED_AT_CHANCE, task_retention
 from calray.tiny import tiny_model
 
@@ -107,7 +107,11 @@ def test_dense_at_chance_is_reported_not_divided(toy_map) -> None:  # type: igno
     dense = evaluate_capabilities(guesser, toy_map)
     report = retention(evaluate_capabilities(oracle(), toy_map), dense)
     rows = {r.task: r for r in report.tasks}
-    assert rows["t_mc"].retention is None and rows["t_mc"].note == UNDEFINED_AT_CHANCE and rows["t_mc"].chance == pytest.approx(1 / 3)
+    assert (
+        rows["t_mc"].retention is None
+        and rows["t_mc"].note == UNDEFINED_AT_CHANCE
+        and rows["t_mc"].chance == pytest.approx(1 / 3)
+    )
     assert report.dimensions["commonsense"] is None and report.dimensions["math"] is None
     assert report.total == pytest.approx(report.dimensions["general"])  # only defined dimensions count
 

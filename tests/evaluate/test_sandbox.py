@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from calray.evaluate.fake import FakeLM
 from calray.evaluate import CodeItem, CodeTask, SandboxLimits, run_program
+from calray.evaluate.fake import FakeLM
 from calray.evaluate.sandbox import UID_RANGE
 
 FAST = SandboxLimits(timeout_s=5)
@@ -40,8 +40,16 @@ def test_passing_and_failing_programs() -> None:
 
 def test_known_correct_completion_scores_one_and_wrong_zero() -> None:
     items = [
-        CodeItem('def add(a, b):\n    """Sum."""\n', "def check(f):\n    assert f(2, 3) == 5\n\ncheck(add)", program_prefix='def add(a, b):\n    """Sum."""\n'),
-        CodeItem('def neg(a):\n    """Negate."""\n', "def check(f):\n    assert f(2) == -2\n\ncheck(neg)", program_prefix='def neg(a):\n    """Negate."""\n'),
+        CodeItem(
+            'def add(a, b):\n    """Sum."""\n',
+            "def check(f):\n    assert f(2, 3) == 5\n\ncheck(add)",
+            program_prefix='def add(a, b):\n    """Sum."""\n',
+        ),
+        CodeItem(
+            'def neg(a):\n    """Negate."""\n',
+            "def check(f):\n    assert f(2) == -2\n\ncheck(neg)",
+            program_prefix='def neg(a):\n    """Negate."""\n',
+        ),
     ]
     right = {"add": "    return a + b\n", "neg": "    return -a\n"}
     good = FakeLM(generate=lambda ctx, args: right[ctx.split("def ")[1].split("(")[0]])

@@ -7,7 +7,6 @@ import math
 import pytest
 
 from calray.errors import CalrayError
-from calray.evaluate.fake import FakeLM
 from calray.evaluate import (
     AnswerItem,
     ChoiceItem,
@@ -17,6 +16,7 @@ from calray.evaluate import (
     TaskGroup,
     TextItem,
 )
+from calray.evaluate.fake import FakeLM
 from calray.evaluate.tasks import flexible_extract, gsm8k_normalize, strict_extract, subset
 
 
@@ -39,7 +39,9 @@ def test_partial_scoring_puts_choices_in_the_context() -> None:
         seen.append((ctx, cont))
         return -1.0 if ctx.endswith("Maria") else -5.0
 
-    item = ChoiceItem("always got the harder cases.", ("Sarah was better than Maria so Sarah", "Sarah was better than Maria so Maria"), 1)
+    item = ChoiceItem(
+        "always got the harder cases.", ("Sarah was better than Maria so Sarah", "Sarah was better than Maria so Maria"), 1
+    )
     score = MultipleChoiceTask(name="w", items=[item], partial=True).evaluate(FakeLM(loglikelihood=ll))
     assert seen == [(c, " always got the harder cases.") for c in item.choices]
     assert score.metrics["acc"] == 1.0
@@ -98,7 +100,10 @@ def test_exact_match_uses_lm_evals_normalisation() -> None:
     outputs = {"q1": " blah #### 1,800\n\nQuestion: next", "q2": " I think 5"}
     lm = FakeLM(generate=lambda ctx, args: outputs[ctx.split("Question: ")[-1].split("\n")[0]])
     task = GenerationTask(
-        name="g", items=items, until=("Question:",), extractors={"exact_match": strict_extract, "exact_match_flexible": flexible_extract},
+        name="g",
+        items=items,
+        until=("Question:",),
+        extractors={"exact_match": strict_extract, "exact_match_flexible": flexible_extract},
         normalize=gsm8k_normalize,
     )
     score = task.evaluate(lm)

@@ -25,7 +25,7 @@ REQUESTS = [
 def test_batched_equals_one_by_one(tiny_lm: HFModel) -> None:
     one = HFModel(tiny_lm.model, tiny_lm.tokenizer, batch_size=1, progress=False)
     batched, single = tiny_lm.loglikelihood(REQUESTS), one.loglikelihood(REQUESTS)
-    for b, s in zip(batched, single):
+    for b, s in zip(batched, single, strict=True):
         assert b.logprob == pytest.approx(s.logprob, abs=1e-4)
         assert b.is_greedy == s.is_greedy
 
@@ -94,7 +94,13 @@ def test_generation_is_batched_greedy_and_stops(stories_lm: HFModel) -> None:
 def test_cache_free_fallback_generates_like_hf(stories_lm: HFModel) -> None:
     class Fallback(TokenLM):  # what a sharded model gets without writing its own _greedy
         def __init__(self, lm: HFModel) -> None:
-            self.lm, self.tokenizer, self.max_length, self.batch_size, self.add_bos = lm, lm.tokenizer, lm.max_length, 4, lm.add_bos
+            self.lm, self.tokenizer, self.max_length, self.batch_size, self.add_bos = (
+                lm,
+                lm.tokenizer,
+                lm.max_length,
+                4,
+                lm.add_bos,
+            )
 
         def _logits(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
             return self.lm._logits(input_ids, attention_mask)

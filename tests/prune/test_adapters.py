@@ -40,7 +40,7 @@ def same(a: Any, b: Any) -> bool:
     if torch.is_tensor(a):
         return torch.is_tensor(b) and a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
     if isinstance(a, (tuple, list)):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):  # a block's **kwargs
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return a == b
@@ -75,7 +75,7 @@ def test_block_arguments_equal_what_the_model_passes(case, attn):
 
     block_args = adapter.block_args()
     hidden = adapter.embed(ids)
-    for index, (block, (args, kwargs)) in enumerate(zip(adapter.blocks, captured)):
+    for index, (block, (args, kwargs)) in enumerate(zip(adapter.blocks, captured, strict=True)):
         theirs = bound(block, args, kwargs)
         ours = bound(block, (hidden,), block_args(hidden, index))
         assert theirs.keys() == ours.keys(), f"block {index}"

@@ -27,7 +27,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
     tiny_model("llama").save_pretrained(model_dir)
     tiny_tokenizer().save_pretrained(model_dir)
     bert_dir = root / "bert"
-    AutoConfig.for_model("bert", vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2).save_pretrained(bert_dir)
+    AutoConfig.for_model("bert", vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2).save_pretrained(
+        bert_dir
+    )
     (root / "calib.txt").write_text(TEXT)
     (root / "calib.jsonl").write_text("".join(json.dumps({"text": TEXT[i : i + 700]}) + "\n" for i in range(0, len(TEXT), 700)))
     (root / "bad.jsonl").write_text(json.dumps({"content": "no text field"}) + "\n")

@@ -92,7 +92,7 @@ def test_include_and_exclude_patterns_choose_the_linears():
         f"model.layers.{i}.mlp.{p}" for i in (0, 1) for p in ("gate_proj", "up_proj")
     ]
     pruned = {r.name for r in report.linears}
-    for (name, p), q in zip(model.named_parameters(), dense.parameters()):
+    for (name, p), q in zip(model.named_parameters(), dense.parameters(), strict=True):
         assert torch.equal(p, q) == (name.removesuffix(".weight") not in pruned), name
 
 
@@ -130,7 +130,7 @@ def test_shards_reproduce_the_single_process_weights():
     for first in range(len(adapter.blocks)):  # one block per "shard"
         hidden, _ = prune_blocks(adapter.blocks[first : first + 1], hidden, block_args, method, target,
                                  first_index=first, prefix=adapter.blocks_path, progress=False)
-    for (name, a), b in zip(whole.named_parameters(), sharded.parameters()):
+    for (name, a), b in zip(whole.named_parameters(), sharded.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
@@ -151,7 +151,7 @@ def test_n_m_that_does_not_tile_a_width_fails_before_any_pruning():
     dense = copy.deepcopy(model)
     with pytest.raises(CalrayError, match=r"not a multiple of M=5"):
         prune_model(model, windows(2, 8), METHODS.get("sparsegpt"), Target.parse(n_m="2:5"), progress=False)
-    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), dense.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), dense.parameters(), strict=True))
 
 
 def test_non_finite_activations_raise_an_error_naming_the_layer():

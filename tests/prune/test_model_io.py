@@ -11,9 +11,9 @@ import torch
 from transformers import AutoConfig
 
 from calray.errors import CalrayError
-from calray.prune.text import encode, read_texts
 from calray.prune.model_io import load_config, resolve_seqlen
 from calray.prune.perplexity import token_perplexity
+from calray.prune.text import encode, read_texts
 from calray.tiny import tiny_model, tiny_tokenizer
 
 PRUNE_DIR = Path(__file__).resolve().parents[2] / "calray" / "prune"

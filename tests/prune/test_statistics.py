@@ -82,7 +82,7 @@ def test_shared_statistics_prune_exactly_like_one_statistic_per_linear(method):
     _, shared = prune_blocks(blocks, hidden, args, METHODS.get(method), Target(sparsity=0.5), **kwargs)
     _, single = prune_blocks(twin, hidden, args, METHODS.get(method), Target(sparsity=0.5), share_inputs=False, **kwargs)
     assert sorted(r.name for r in shared) == sorted(r.name for r in single)
-    for (name, a), b in zip(blocks.named_parameters(), twin.parameters()):
+    for (name, a), b in zip(blocks.named_parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 

@@ -7,14 +7,13 @@ on held-out Shakespeare, both from the offline kit; skipped cleanly when ../shar
 from __future__ import annotations
 
 import pytest
-
 import torch
 
 from calray.data import FileOrigin, Source, source_windows
 from calray.prune import METHODS, Target, prune_model
-from calray.prune.text import encode, read_texts
 from calray.prune.model_io import load_pretrained
 from calray.prune.perplexity import token_perplexity
+from calray.prune.text import encode, read_texts
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 

@@ -48,7 +48,10 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
 
     # the analysis layer reads the demo's store back: the same runs, the paper's tables
     report = tmp_path / "report.md"
-    assert main(["report", "--tracking-uri", uri, "--experiment", "calray-demo", "--default", "tiny:words", "--out", str(report)]) == 0
+    assert (
+        main(["report", "--tracking-uri", uri, "--experiment", "calray-demo", "--default", "tiny:words", "--out", str(report)])
+        == 0
+    )
     text = report.read_text()
     assert "trials analysed: 6 (3 single-source, 3 mixtures)" in text
     assert "| tiny:numbers | math |" in text  # the source's dimension tag, recorded by the sweep

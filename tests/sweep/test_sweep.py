@@ -52,7 +52,9 @@ def sweep_dir(tmp_path_factory):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def pool(ray_session, model_dir, sweep_dir):  # type: ignore[no-untyped-def]
     """One pool (a pipeline of two stages) for this module's sweeps."""
-    config = load_sweep_config(data=sweep_config(model_dir, sweep_dir, pool={**sweep_config(model_dir, sweep_dir)["pool"], "stages": 2}))
+    config = load_sweep_config(
+        data=sweep_config(model_dir, sweep_dir, pool={**sweep_config(model_dir, sweep_dir)["pool"], "stages": 2})
+    )
     plan = plan_sweep(config)
     client = start_pool(plan.pool_config, name=POOL, setup=plan.setup)
     yield client

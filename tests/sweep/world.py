@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from calray.data import Source, get_source, register_source
 from calray.errors import CalrayError
-
 from tests.cluster.helpers import WORDS, _text, register_tiny_world
 
 SOURCES = ("tiny:words", "tiny:numbers", "tiny:letters")

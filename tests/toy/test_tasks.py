@@ -58,7 +58,7 @@ def test_records_are_deterministic_distinct_and_well_formed(name):
 def test_canonical_code_solutions_pass_and_wrong_ones_fail():
     tasks = task("toy:humaneval").records()
     canonical = run_programs([t.program(t.canonical_solution) for t in tasks])
-    assert all(canonical), [t.task_id for t, ok in zip(tasks, canonical) if not ok]
+    assert all(canonical), [t.task_id for t, ok in zip(tasks, canonical, strict=True) if not ok]
     wrong = run_programs([t.program("    return None\n") for t in tasks[:30]])
     assert not any(wrong)
     # A subtly wrong body (off by one / wrong constant) fails too: the tests check values.

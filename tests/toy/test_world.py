@@ -39,8 +39,11 @@ def test_domains_share_the_world_vocabulary(train_docs):
 
 
 def test_domains_differ_in_format(train_docs):
-    share = {d: sum(1 for doc in docs if marker in doc) / len(docs)
-             for d, docs in train_docs.items() for marker in [{"general": ". ", "commonsense": "Answer:", "math": "####", "code": "def "}[d]]}
+    share = {
+        d: sum(1 for doc in docs if marker in doc) / len(docs)
+        for d, docs in train_docs.items()
+        for marker in [{"general": ". ", "commonsense": "Answer:", "math": "####", "code": "def "}[d]]
+    }
     assert share["math"] > 0.6 and share["code"] > 0.8 and share["commonsense"] > 0.4
     assert not any("####" in doc for doc in train_docs["general"] + train_docs["code"])
     assert not any("def " in doc for doc in train_docs["general"] + train_docs["math"])

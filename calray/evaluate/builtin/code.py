@@ -14,11 +14,14 @@ def humaneval_items(data: LocalData | None) -> list[CodeItem]:
 
 def mbpp_prompt(r: dict) -> str:  # type: ignore[type-arg]
     tests = "\n".join(r["test_list"][:3])
-    return f"You are an expert Python programmer, and here is your task: {r['text']} Your code should pass these tests:\n\n{tests}\n[BEGIN]\n"
+    return (f"You are an expert Python programmer, and here is your task: {r['text']} Your code should "
+            f"pass these tests:\n\n{tests}\n[BEGIN]\n")
 
 
 def _mbpp(data: LocalData | None, ids: range) -> list[CodeItem]:
-    recs, _ = rows("mbpp", data, "mbpp/mbpp.jsonl", ("google-research-datasets/mbpp", "full", "test" if ids.start > 10 else "prompt"))
+    recs, _ = rows(
+        "mbpp", data, "mbpp/mbpp.jsonl", ("google-research-datasets/mbpp", "full", "test" if ids.start > 10 else "prompt")
+    )
     # local: the full 974-task file; both: test = task ids 11-510, few-shot examples = 2, 3, 4
     recs = [r for r in recs if int(r["task_id"]) in ids]
     # lm-eval runs the completion followed by the three asserts (test_setup_code is not used)

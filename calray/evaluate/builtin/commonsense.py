@@ -57,7 +57,7 @@ def piqa_items(data: LocalData | None) -> list[ChoiceItem]:
         labels = [int(x) for x in label_path.read_text().split()]
         if len(labels) != len(recs):
             raise ValueError(f"{label_path} has {len(labels)} labels for {len(recs)} questions")
-    return [ChoiceItem(f"Question: {r['goal']}\nAnswer:", (r["sol1"], r["sol2"]), y) for r, y in zip(recs, labels)]
+    return [ChoiceItem(f"Question: {r['goal']}\nAnswer:", (r["sol1"], r["sol2"]), y) for r, y in zip(recs, labels, strict=True)]
 
 
 def winogrande_items(data: LocalData | None) -> list[ChoiceItem]:
@@ -68,7 +68,9 @@ def winogrande_items(data: LocalData | None) -> list[ChoiceItem]:
     for r in recs:
         i = r["sentence"].index("_")
         prefix = r["sentence"][:i]
-        items.append(ChoiceItem(r["sentence"][i + 1 :].strip(), (prefix + r["option1"], prefix + r["option2"]), int(r["answer"]) - 1))
+        items.append(
+            ChoiceItem(r["sentence"][i + 1 :].strip(), (prefix + r["option1"], prefix + r["option2"]), int(r["answer"]) - 1)
+        )
     return items
 
 
@@ -79,7 +81,11 @@ def arc_items(task: str, data: LocalData | None) -> list[ChoiceItem]:
     items = []
     for r in recs:
         if local:  # AI2 layout: labels may be letters or digits; match answerKey against them
-            stem, texts, labels = r["question"]["stem"], [c["text"] for c in r["question"]["choices"]], [c["label"] for c in r["question"]["choices"]]
+            stem, texts, labels = (
+                r["question"]["stem"],
+                [c["text"] for c in r["question"]["choices"]],
+                [c["label"] for c in r["question"]["choices"]],
+            )
         else:
             stem, texts, labels = r["question"], r["choices"]["text"], r["choices"]["label"]
         items.append(ChoiceItem(f"Question: {stem}\nAnswer:", tuple(texts), labels.index(r["answerKey"])))

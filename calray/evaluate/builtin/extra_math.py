@@ -30,7 +30,11 @@ def svamp_items(data: LocalData | None) -> list[AnswerItem]:
     path = data.path("svamp", "svamp/SVAMP.json") if data else None
     recs = json.loads(path.read_text()) if path is not None else hub_rows("svamp", "ChilleD/SVAMP", None, "test")
     return [
-        AnswerItem(f"Question: {r['Body'].strip()} {r['Question'].strip()}\nAnswer:", _number(str(r["Answer"])), _number(str(r["Answer"])))
+        AnswerItem(
+            f"Question: {r['Body'].strip()} {r['Question'].strip()}\nAnswer:",
+            _number(str(r["Answer"])),
+            _number(str(r["Answer"])),
+        )
         for r in recs
     ]
 
@@ -68,7 +72,9 @@ def normalize_final_answer(answer: str) -> str:
     answer = re.sub(r"(\\boxed\{)(.*)(\})", "\\2", answer)
     answer = re.sub(r"(frac)([^{])(.)", "frac{\\2}{\\3}", answer)
     answer = re.sub(r"(sqrt)([^{])", "sqrt{\\2}", answer)
-    answer = answer.replace("$", "").replace("\\left", "").replace("\\right", "").replace("dfrac", "frac").replace("tfrac", "frac")
+    answer = (
+        answer.replace("$", "").replace("\\left", "").replace("\\right", "").replace("dfrac", "frac").replace("tfrac", "frac")
+    )
     if answer.replace(",", "").isdigit():
         answer = answer.replace(",", "")
     return answer.strip()

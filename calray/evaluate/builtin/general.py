@@ -40,7 +40,7 @@ def split_articles(text: str) -> list[str]:
     starts = [m.start() for m in _ARTICLE_TITLE.finditer(text)] or [0]
     if starts[0] != 0 and text[: starts[0]].strip():
         starts.insert(0, 0)
-    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)]) if text[a:b].strip()]
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True) if text[a:b].strip()]
 
 
 def wikitext_items(data: LocalData | None) -> list[TextItem]:
@@ -54,7 +54,7 @@ def wikitext_items(data: LocalData | None) -> list[TextItem]:
 
 
 def mmlu_prompt(question: str, choices: list[str]) -> str:
-    return question.strip() + "".join(f"\n{letter}. {c}" for letter, c in zip("ABCD", choices)) + "\nAnswer:"
+    return question.strip() + "".join(f"\n{letter}. {c}" for letter, c in zip("ABCD", choices, strict=False)) + "\nAnswer:"
 
 
 def _mmlu_item(question: str, choices: list[str], answer: int) -> ChoiceItem:
@@ -84,7 +84,11 @@ def mmlu_subtasks(data: LocalData | None) -> list[MultipleChoiceTask]:
     if path is not None:  # hendrycks layout: test/<subject>_test.csv, dev/<subject>_dev.csv
         tests = sorted((path / "test").glob("*_test.csv"))
         return [
-            mmlu_subject_task(p.name[: -len("_test.csv")], _read_mmlu_csv(p), _read_mmlu_csv(path / "dev" / p.name.replace("_test.csv", "_dev.csv")))
+            mmlu_subject_task(
+                p.name[: -len("_test.csv")],
+                _read_mmlu_csv(p),
+                _read_mmlu_csv(path / "dev" / p.name.replace("_test.csv", "_dev.csv")),
+            )
             for p in tests
         ]
     by_subject: dict[str, dict[str, list[ChoiceItem]]] = defaultdict(lambda: defaultdict(list))

@@ -39,7 +39,9 @@ class LocalData(StrictModel):
         else:
             return None
         if not path.exists():
-            raise CalrayError(f"local data for task {task!r} not found at {str(path)!r}; fix LocalData root/files or remove it to use the hub")
+            raise CalrayError(
+                f"local data for task {task!r} not found at {str(path)!r}; fix LocalData root/files or remove it to use the hub"
+            )
         return path
 
 

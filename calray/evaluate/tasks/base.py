@@ -163,7 +163,9 @@ class Task(Evaluable, Generic[ItemT]):
     def prompt(self, index: int, items: Sequence[ItemT], pool: Sequence[ItemT] | None, k: int, seed: int) -> str:
         return self.fewshot_prefix(self.shots(index, items, pool, k, seed)) + self.query(items[index])
 
-    def select(self, data: LocalData | None, limit: int | None, seed: int) -> tuple[Sequence[ItemT], Sequence[ItemT] | None, list[int]]:
+    def select(
+        self, data: LocalData | None, limit: int | None, seed: int
+    ) -> tuple[Sequence[ItemT], Sequence[ItemT] | None, list[int]]:
         items, pool = self.load(data)
         return items, pool, subset(len(items), limit, seed=seed)
 

@@ -54,5 +54,7 @@ class CodeTask(Task[CodeItem]):
         k = self.num_fewshot if num_fewshot is None else num_fewshot
         args = GenerationArgs(until=self.until, max_new_tokens=max_new_tokens or self.max_new_tokens)
         completions = model.generate_until([(self.prompt(i, items, pool, k, seed), args) for i in chosen])
-        results = run_programs([items[i].program(c) for i, c in zip(chosen, completions)], self.limits, workers=self.workers)
+        results = run_programs(
+            [items[i].program(c) for i, c in zip(chosen, completions, strict=True)], self.limits, workers=self.workers
+        )
         return self.make_score({"pass@1": sum(r.passed for r in results) / len(chosen)}, len(chosen), {"pass@1": 0.0})

@@ -103,7 +103,7 @@ class GenerationTask(Task[AnswerItem]):
         metrics = {}
         for name, extract in self.extractors.items():
             hits = sum(
-                self.normalize(extract(out)) == self.normalize(items[i].answer) for i, out in zip(chosen, outputs)
+                self.normalize(extract(out)) == self.normalize(items[i].answer) for i, out in zip(chosen, outputs, strict=True)
             )
             metrics[name] = hits / len(chosen)
         return self.make_score(metrics, len(chosen), {m: 0.0 for m in metrics})

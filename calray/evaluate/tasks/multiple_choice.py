@@ -79,7 +79,7 @@ class MultipleChoiceTask(Task[ChoiceItem]):
             lls = [next(results).logprob for _ in item.choices]
             lengths = [float(len(item.query if self.partial else c)) or 1.0 for c in item.choices]
             acc += _argmax(lls) == item.gold
-            acc_norm += _argmax([ll / n for ll, n in zip(lls, lengths)]) == item.gold
+            acc_norm += _argmax([ll / n for ll, n in zip(lls, lengths, strict=True)]) == item.gold
             chance += 1.0 / len(item.choices)
         n = len(chosen)
         return self.make_score({"acc": acc / n, "acc_norm": acc_norm / n}, n, {"acc": chance / n, "acc_norm": chance / n})
