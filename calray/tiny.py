@@ -85,8 +85,8 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
     vocab = {ch: b for b, ch in _byte_to_unicode().items()}  # token id == byte value
-    for i, tok in enumerate(SPECIALS):
-        vocab[tok] = 256 + i
+    for i, special in enumerate(SPECIALS):
+        vocab[special] = 256 + i
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
@@ -101,8 +101,8 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
 def save_tiny_model(arch: str, directory: str | Path, *, seed: int = 0, num_blocks: int = 3) -> Path:
     """A tiny model of ``num_blocks`` decoder blocks and its tokenizer, saved as a model directory
     (safetensors), for what reads checkpoints: shard actors, job smoke tests."""
-    key = "n_layer" if arch == "gpt2" else "num_hidden_layers"
+    depth: dict[str, Any] = {"n_layer" if arch == "gpt2" else "num_hidden_layers": num_blocks}
     directory = Path(directory)
-    tiny_model(arch, seed=seed, **{key: num_blocks}).save_pretrained(directory, safe_serialization=True)
+    tiny_model(arch, seed=seed, **depth).save_pretrained(directory, safe_serialization=True)
     tiny_tokenizer().save_pretrained(directory)
     return directory

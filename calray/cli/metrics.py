@@ -33,7 +33,7 @@ def _load_model(name: str, device: str) -> Any:
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, dtype="auto")
+        model: Any = AutoModelForCausalLM.from_pretrained(name, dtype="auto")
     except OSError as exc:
         raise CalrayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
     return model.to(device).eval()

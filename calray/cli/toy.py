@@ -17,7 +17,7 @@ SMOKE = dict(tokens=20_000, vocab_size=400, tokenizer_documents=100, hidden_size
              num_layers=1, num_heads=2, seq_len=64, batch_size=8, warmup_steps=5)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     toy = subparsers.add_parser("toy", help="the embedded toy world and its model")
     sub = toy.add_subparsers(dest="toy_command", required=True, metavar="ACTION")
     build = sub.add_parser("build", help="regenerate the toy world and retrain the toy model",

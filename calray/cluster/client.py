@@ -42,30 +42,30 @@ class PoolClient:
         fixes, a job that can never fit) is a ``failed`` result; a bad request (unknown source,
         task or map) raises ``CalrayError``."""
         with raising_cause(CalrayError):
-            return ray.get(self.submit(job))  # type: ignore[no-any-return]
+            return ray.get(self.submit(job))
 
     def dense_scores(self, job: Job | dict[str, Any]) -> dict[str, dict[str, float]]:
         """The dense model's scores (task -> metric -> value) on the job's ``evaluation`` settings
         (capability map, dimensions, limit, max_new_tokens and eval_seed)."""
         job = job if isinstance(job, Job) else validate(Job, job, "job")
         with raising_cause(CalrayError):
-            return ray.get(self.actor.dense_scores.remote(job))  # type: ignore[no-any-return]
+            return ray.get(self.actor.dense_scores.remote(job))
 
     def capacity(self) -> dict[str, Any]:
         """Pipelines, stages, device, ``slots`` (jobs to keep in flight), load and counters."""
-        return ray.get(self.actor.capacity.remote())  # type: ignore[no-any-return]
+        return ray.get(self.actor.capacity.remote())
 
     def status(self) -> list[dict[str, Any]]:
         """The jobs in flight, with their pipeline, attempt and phase."""
-        return ray.get(self.actor.status.remote())  # type: ignore[no-any-return]
+        return ray.get(self.actor.status.remote())
 
     def shards(self) -> list[list[Any]]:
         """The shard actor handles, per pipeline in stage order."""
-        return ray.get(self.actor.shards.remote())  # type: ignore[no-any-return]
+        return ray.get(self.actor.shards.remote())
 
     def activity(self) -> list[list[list[tuple[str, str, float, float]]]]:
         """Per pipeline, per stage: (what, job, start, end) of every computation."""
-        return ray.get(self.actor.activity.remote())  # type: ignore[no-any-return]
+        return ray.get(self.actor.activity.remote())
 
     def shutdown(self) -> None:
         """Stop the shards and the pool actor."""

@@ -58,10 +58,10 @@ class PipelineLM(TokenLM):
         self._fed = 0  # tokens of the current generation the stages have seen
 
     def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        return ray.get(self.pipeline.forward(self.job_id, input_ids, attention_mask))  # type: ignore[no-any-return]
+        return ray.get(self.pipeline.forward(self.job_id, input_ids, attention_mask))
 
     def _score(self, input_ids: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
-        return ray.get(self.pipeline.forward(self.job_id, input_ids, None, ("score", list(queries))))  # type: ignore[no-any-return]
+        return ray.get(self.pipeline.forward(self.job_id, input_ids, None, ("score", list(queries))))
 
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
         """TokenLM's greedy loop, with the stages keeping a KV cache for the batch meanwhile."""
@@ -75,8 +75,8 @@ class PipelineLM(TokenLM):
     def _next_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Only the tokens the stages' caches have not seen travel (the prompt, then one per step)."""
         if self._session is None:
-            return ray.get(self.pipeline.forward(self.job_id, input_ids, attention_mask, ("next", None)))  # type: ignore[no-any-return]
+            return ray.get(self.pipeline.forward(self.job_id, input_ids, attention_mask, ("next", None)))
         if input_ids.shape[1] <= self._fed:
             raise RuntimeError("the greedy loop shortened its prefix; a cached session cannot follow")
         new, self._fed = input_ids[:, self._fed :], input_ids.shape[1]
-        return ray.get(self.pipeline.forward(self.job_id, new, attention_mask, ("next", None), self._session))  # type: ignore[no-any-return]
+        return ray.get(self.pipeline.forward(self.job_id, new, attention_mask, ("next", None), self._session))

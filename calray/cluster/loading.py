@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -69,11 +70,11 @@ def parameters_on_meta() -> Iterator[None]:
         if param is not None and param.device.type != "meta":  # a tied parameter is already meta
             module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
 
-    nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+    setattr(nn.Module, "register_parameter", on_meta)  # noqa: B010 - a method swapped for the block's duration
     try:
         yield
     finally:
-        nn.Module.register_parameter = register  # type: ignore[method-assign]
+        setattr(nn.Module, "register_parameter", register)  # noqa: B010
 
 
 def skeleton(config: PretrainedConfig, *, attn_implementation: str | None = None) -> PreTrainedModel:
@@ -132,7 +133,7 @@ def checkpoint_names(model: PreTrainedModel, files: dict[str, Path]) -> dict[str
     so asking for them fails with a clear message.
     """
     transforms = get_model_conversion_mapping(model)
-    renamings = [t for t in transforms if not isinstance(t, WeightConverter)]
+    renamings: list[Any] = [t for t in transforms if not isinstance(t, WeightConverter)]
     converters = [t for t in transforms if isinstance(t, WeightConverter)]
     meta_state = model.state_dict()
     prefix = getattr(model, "base_model_prefix", None)

@@ -257,7 +257,8 @@ class PoolCore:
         timings: dict[str, float] = {}
         settings = job.prune
         sequential = settings.mode == "sequential"
-        base = {"name": job.name, "mode": settings.mode, "calibration": windows.info, "pipeline": pipeline.index}
+        base: dict[str, Any] = {"name": job.name, "mode": settings.mode, "calibration": windows.info,
+                                "pipeline": pipeline.index}
         clock = time.time()
         try:
             with raising_cause(*RETRYABLE, CalrayError):

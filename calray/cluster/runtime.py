@@ -18,7 +18,7 @@ def init_ray(address: str | None = None, *, namespace: str | None = None, **opti
     else a new local instance), or do nothing if this process is already connected.
     Returns the cluster's resources. ``options`` go to ``ray.init`` (e.g. ``num_cpus``)."""
     if ray.is_initialized():
-        return ray.cluster_resources()  # type: ignore[no-any-return]
+        return ray.cluster_resources()
     address = address or os.environ.get("RAY_ADDRESS")
     try:
         ray.init(address=address, namespace=namespace, **options)
@@ -29,7 +29,7 @@ def init_ray(address: str | None = None, *, namespace: str | None = None, **opti
         ) from None
     resources = ray.cluster_resources()
     log.info("Ray: %s", {k: v for k, v in resources.items() if k in ("CPU", "GPU", "memory")})
-    return resources  # type: ignore[no-any-return]
+    return resources
 
 
 def require_resources(*, cpus: float = 0.0, gpus: float = 0.0, what: str = "the pool") -> None:

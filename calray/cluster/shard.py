@@ -297,7 +297,7 @@ class ShardWorker:
         if session is not None:
             if mask is None:
                 raise ValueError("cached decoding needs the attention mask of the whole sequence")
-            positions = padded_position_ids(mask)[:, -x.shape[1] :]
+            positions: torch.Tensor | None = padded_position_ids(mask)[:, -x.shape[1] :]
             args = self.block_args.cached(mask, self._session_cache(session))
         else:
             positions = padded_position_ids(mask) if mask is not None else None

@@ -9,6 +9,7 @@ their content.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -81,7 +82,7 @@ class WindowBuilder:
                 out.parts, out.part_windows = [(1.0, key)], {key: ref}
             return out
         mixture = parse_mixture(calibration.mixture)  # type: ignore[arg-type]
-        common = {"nsamples": n, "seqlen": seqlen, "seed": calibration.seed, "sampling": calibration.sampling}
+        common: dict[str, Any] = {"nsamples": n, "seqlen": seqlen, "seed": calibration.seed, "sampling": calibration.sampling}
         if sequential:
             calib = self._build(mixture, **common)
             ids = calib.input_ids
@@ -105,7 +106,7 @@ class WindowBuilder:
             out.info["ids"][source] = windows_id
             out.parts.append((weight, key))
             single = parse_mixture({source: 1.0})
-            out.part_windows[key] = self._remember(("source", key), lambda m=single: self._build(m, **common).input_ids)
+            out.part_windows[key] = self._remember(("source", key), functools.partial(self._input_ids, single, common))
         counts = allocate(mixture.as_dict(), n)
         by_source = dict(zip(mixture.sources, out.part_windows.values(), strict=True))
 
@@ -116,6 +117,9 @@ class WindowBuilder:
 
         out.allocated = allocated
         return out
+
+    def _input_ids(self, mixture: Any, settings: dict[str, Any]) -> torch.Tensor:
+        return self._build(mixture, **settings).input_ids
 
     def _build(self, mixture: Any, **kwargs: Any) -> Any:
         # One at a time: concurrent requests (threads of the pool) would otherwise load the same

@@ -3,7 +3,9 @@
 Tasks talk to an ``EvalModel`` (``loglikelihood``, ``loglikelihood_rolling``,
 ``generate_until``, batched); ``HFModel`` implements it for a transformers model. Built-in
 tasks carry lm-eval-harness's names and prompts; a ``CapabilityMap`` groups tasks into
-dimensions; ``retention`` compares pruned with dense scores.
+dimensions; ``retention`` compares pruned with dense scores; ``EvaluationSettings`` (a map,
+its dimensions and limits) is what a pool job and a sweep config say to evaluate on, and
+``dense_key`` the one key of a model's dense scores under them.
 
 >>> from calray.evaluate import HFModel, capability_map, evaluate_capabilities, LocalData
 >>> lm = HFModel.from_pretrained("model-dir")  # doctest: +SKIP

@@ -39,14 +39,11 @@ def isolate(mode):
             return "namespace", False
     import socket
 
-    def refuse(*args, **kwargs):
+    def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("network access is disabled in the sandbox")
 
-    socket.socket = refuse
-    socket.socketpair = refuse
-    socket.create_connection = refuse
-    socket.getaddrinfo = refuse
-    socket.fromfd = refuse
+    for name in ("socket", "socketpair", "create_connection", "getaddrinfo", "fromfd"):
+        setattr(socket, name, refuse)
     return "in-process", False
 
 
@@ -89,9 +86,9 @@ def guard():
                  "fork", "forkpty", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
                  "chmod", "chown", "chroot", "lchown", "chdir"):
         setattr(os, name, None)
-    shutil.rmtree = shutil.move = shutil.chown = None
-    subprocess.Popen = None
-    builtins.exit = builtins.quit = None
+    for module, names in ((shutil, ("rmtree", "move", "chown")), (subprocess, ("Popen",)), (builtins, ("exit", "quit"))):
+        for name in names:
+            setattr(module, name, None)
 
 
 def main():

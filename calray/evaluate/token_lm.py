@@ -153,24 +153,24 @@ class TokenLM(ABC):
     # --- tokenisation --------------------------------------------------------------------
     @property
     def eos_token_id(self) -> int:
-        return self.tokenizer.eos_token_id  # type: ignore[attr-defined]
+        return self.tokenizer.eos_token_id
 
     @property
     def prefix_token_id(self) -> int:
         """The token that conditions an empty context: BOS, else EOS (as lm-eval)."""
-        bos = self.tokenizer.bos_token_id  # type: ignore[attr-defined]
+        bos = self.tokenizer.bos_token_id
         return bos if bos is not None else self.eos_token_id
 
     @property
     def pad_token_id(self) -> int:
-        pad = self.tokenizer.pad_token_id  # type: ignore[attr-defined]
+        pad = self.tokenizer.pad_token_id
         return pad if pad is not None else self.eos_token_id
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, without special tokens (one batched tokenizer call)."""
         if not texts:
             return []
-        return self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]  # type: ignore[operator]
+        return self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
 
     def _with_bos(self, ids: list[int]) -> list[int]:
         return [self.prefix_token_id, *ids] if (self.add_bos or not ids) else ids
@@ -268,7 +268,7 @@ class TokenLM(ABC):
                 with torch.no_grad():
                     new = self._greedy(ids, mask, args)
                 for i, toks in zip(batch, new, strict=True):
-                    text = self.tokenizer.decode(toks, skip_special_tokens=True)  # type: ignore[attr-defined]
+                    text = self.tokenizer.decode(toks, skip_special_tokens=True)
                     out[i] = cut_at_stop(text, args.until)
                     bar.update(1)
         bar.close()

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from calray.errors import CalrayError
-from calray.prune.block_args import BlockArgs, padded_position_ids
+from calray.prune.block_args import BlockArgs, BlockArgsFn, padded_position_ids
 from calray.registry import Registry
 
 
@@ -75,6 +75,7 @@ class BlockAdapter:
         ``attention_mask`` (batch, seq) marks the real tokens of left-padded rows; the result
         then equals the model's own forward given that mask and ``generate``'s position ids.
         """
+        args: BlockArgsFn
         if attention_mask is None:
             hidden, args = self.embed(input_ids), self.block_args()
         else:
@@ -104,7 +105,7 @@ def _register(cls: type[BlockAdapter]) -> type[BlockAdapter]:
 class RotaryDecoderAdapter(BlockAdapter):
     """Llama-family decoders: token embeddings, rotary blocks, a final norm, the LM head."""
 
-    model_types = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2")
+    model_types: ClassVar[tuple[str, ...]] = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2")
     blocks_path = "model.layers"
     base_path: ClassVar[str] = "model"
     embed_name: ClassVar[str] = "embed_tokens"  # Gemma's scales by sqrt(hidden) itself
@@ -172,13 +173,13 @@ class GPT2Adapter(BlockAdapter):
     blocks_path = "transformer.h"
 
     def embed(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        transformer = self.model.transformer
         if position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-        return transformer.wte(input_ids) + transformer.wpe(position_ids)
+        wte, wpe = self.model.get_submodule("transformer.wte"), self.model.get_submodule("transformer.wpe")
+        return wte(input_ids) + wpe(position_ids)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self._lm_head(self.model.transformer.ln_f(hidden))
+        return self._lm_head(self.model.get_submodule("transformer.ln_f")(hidden))
 
 
 def check_supported(config: PretrainedConfig, *, source: str = "the model") -> None:

@@ -21,10 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel
 
 from calray.prune.adapters import adapter_for, call_block
 from calray.prune.checks import PruningError
-from calray.prune.linears import block_name, in_features, select_linears, set_weight, weight_matrix
+from calray.prune.linears import Blocks, block_name, in_features, select_linears, set_weight, weight_matrix
 from calray.prune.methods import PruningMethod, Statistic
 from calray.prune.metrics import layer_error
 from calray.prune.report import LinearReport, PruningReport
@@ -37,7 +38,7 @@ Device = torch.device | str
 
 
 def model_linears(
-    model: nn.Module, *, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()
+    model: PreTrainedModel, *, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()
 ) -> list[dict[str, nn.Module]]:
     """Per decoder block, the linears ``prune_model`` would prune (full name -> module)."""
     adapter = adapter_for(model)
@@ -143,7 +144,7 @@ def run_block(
 
 
 def prune_blocks(
-    blocks: Sequence[nn.Module],
+    blocks: Blocks,
     hidden: torch.Tensor | None,
     block_args: BlockArgsFn,
     method: PruningMethod,
@@ -186,6 +187,7 @@ def prune_blocks(
             if kind == "none":
                 statistics = BlockStatistics.unshared(list(linears))
             else:
+                assert hidden is not None  # checked above: only "none" runs without activations
                 bar.set_postfix_str(f"block {index}: statistics")
                 statistics = collect_statistics(
                     block, linears, hidden, block_args, index=index, kind=kind, device=compute,
@@ -211,18 +213,18 @@ def prune_blocks(
 
 @torch.no_grad()
 def embed_samples(
-    model: nn.Module, input_ids: torch.Tensor, *, storage_device: Device = "cpu", batch_size: int = 8
+    model: PreTrainedModel, input_ids: torch.Tensor, *, storage_device: Device = "cpu", batch_size: int = 8
 ) -> torch.Tensor:
     """The first block's inputs (samples, seq, hidden) for token windows (samples, seq)."""
     adapter = adapter_for(model)
-    where = model.get_input_embeddings().weight.device
+    where = next(model.get_input_embeddings().parameters()).device
     chunks = [adapter.embed(input_ids[s : s + batch_size].to(where)).to(storage_device)
               for s in range(0, input_ids.shape[0], batch_size)]
     return torch.cat(chunks)
 
 
 def prune_model(
-    model: nn.Module,
+    model: PreTrainedModel,
     input_ids: torch.Tensor | None,
     method: PruningMethod,
     target: Target,
@@ -257,7 +259,7 @@ def prune_model(
     if needs_data and input_ids is None:
         raise ValueError("calibration windows are required unless the method needs no statistic")
     hidden = None
-    if needs_data:
+    if input_ids is not None and needs_data:
         hidden = embed_samples(model, input_ids, storage_device=storage_device, batch_size=batch_size)
     _, reports = prune_blocks(
         adapter.blocks, hidden, adapter.block_args(), method, target,

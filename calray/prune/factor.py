@@ -105,4 +105,4 @@ def _inverse_cholesky(H: Tensor, damp: float) -> Tensor | None:
     U, info = torch.linalg.cholesky_ex(Hinv, upper=True)
     if int(info) != 0 or not bool(torch.isfinite(U).all()):
         return None
-    return U  # type: ignore[no-any-return]  # torch's stubs type cholesky_ex loosely
+    return U  # torch's stubs type cholesky_ex loosely

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 import torch
-from torch import nn
 
 from calray.prune.driver import Device, check_widths, prune_block, run_block, statistic_needed
-from calray.prune.linears import block_name, find_linears, select_linears
+from calray.prune.linears import Blocks, block_name, find_linears, select_linears
 from calray.prune.methods import PruningMethod
 from calray.prune.report import LinearReport
 from calray.prune.statistics import BlockArgsFn, BlockStatistics, collect_statistics
@@ -30,7 +29,7 @@ from calray.prune.target import Target
 
 @torch.no_grad()
 def dense_statistics(
-    blocks: Sequence[nn.Module],
+    blocks: Blocks,
     hidden: torch.Tensor,
     block_args: BlockArgsFn,
     *,
@@ -63,7 +62,7 @@ def dense_statistics(
 
 @torch.no_grad()
 def prune_mixed(
-    blocks: Sequence[nn.Module],
+    blocks: Blocks,
     parts: Sequence[tuple[float, Iterable[BlockStatistics]]],
     method: PruningMethod,
     target: Target,

@@ -17,6 +17,8 @@ from transformers.pytorch_utils import Conv1D
 
 PRUNABLE = (nn.Linear, Conv1D)
 
+Blocks = Sequence[nn.Module] | nn.ModuleList  # a model's decoder blocks, or a shard's slice of them
+
 
 def block_name(prefix: str, index: int) -> str:
     """The module name of decoder block ``index`` under ``prefix`` (``model.layers.3``)."""
@@ -38,7 +40,7 @@ def find_linears(
 
 
 def select_linears(
-    blocks: Sequence[nn.Module],
+    blocks: Blocks,
     *,
     first_index: int = 0,
     prefix: str = "",
@@ -55,8 +57,9 @@ def select_linears(
 
 def weight_matrix(module: nn.Module) -> torch.Tensor:
     """The weight as (out, in): a view for Conv1D's transposed storage, never a copy."""
-    weight = module.weight.detach()
-    return weight.t() if isinstance(module, Conv1D) else weight
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor), f"{type(module).__name__} has no weight tensor"
+    return weight.detach().t() if isinstance(module, Conv1D) else weight.detach()
 
 
 def in_features(module: nn.Module) -> int:

@@ -12,6 +12,8 @@ float32 (SparseGPT's convention); Wanda needs only its diagonal, magnitude nothi
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -97,7 +99,7 @@ class BlockStatistics:
         stats = {
             key: InputStatistic(
                 stat.kind,
-                sum(w * p.stats[key].value for w, p in parts),  # type: ignore[misc]
+                functools.reduce(operator.add, [w * p.stats[key].value for w, p in parts]),  # in order, as sum() would
                 sum(p.stats[key].tokens for _, p in parts),
             )
             for key, stat in first.stats.items()

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
@@ -20,6 +20,9 @@ from calray.sweep.objective import OBJECTIVE
 from calray.sweep.simplex import mixture_label
 from calray.sweep.tracking import KIND, PARENT, SWEEP_ID, TRIAL_KEY, Tracker
 from calray.sweep.trial import LIMIT_KEY, RESULT_KEY, TrialTemplate
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 log = logging.getLogger("calray.sweep")
 
@@ -63,7 +66,7 @@ class TrackingCallback(tune.Callback):
         self.template = template
         self.params = dict(params)
 
-    def run_for(self, trial: Any) -> str:
+    def run_for(self, trial: Trial) -> str:
         """The trial's run: created on first sight, reused after a resume (or a retry)."""
         weights, params = mixture_params(self.template, trial.config)
         label = mixture_label(weights)
@@ -117,7 +120,7 @@ def record_completed(
     tracker.finish(run_id, "FINISHED")
 
 
-def error_line(trial: Any) -> str:
+def error_line(trial: Trial) -> str:
     """The last line of the trial's error (``TrialFailed: mixture ... failed at ...``)."""
     try:
         error = trial.get_error()

@@ -22,21 +22,42 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import ray
+import yaml
+from ray import tune
+from ray.tune import ExperimentAnalysis
 
 from calray import __version__
+from calray.cluster import PoolClient, start_pool
 from calray.config import validate
+from calray.data import get_source
 from calray.errors import CalrayError
-from calray.sweep.callbacks import ProgressCallback, TrackingCallback, error_line, record_completed, trial_key
+from calray.sweep.callbacks import (
+    ProgressCallback,
+    TrackingCallback,
+    error_line,
+    record_completed,
+    tracked_metrics,
+    trial_key,
+)
 from calray.sweep.config import SweepConfig
+from calray.sweep.export import export_top
 from calray.sweep.objective import OBJECTIVE
 from calray.sweep.plan import SweepPlan, plan_sweep
 from calray.sweep.results import SweepResult, TrialRecord
+from calray.sweep.search import build_search
 from calray.sweep.tracking import KIND, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
+from calray.sweep.trial import LIMIT_KEY, run_trial
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 log = logging.getLogger("calray.sweep")
 
@@ -44,7 +65,7 @@ STATE_FILE = "calray_sweep.json"
 TRIAL_CPU = 0.01  # trials only wait on the pool: a sliver of a CPU, never a GPU
 
 
-def trial_dirname(trial: Any) -> str:
+def trial_dirname(trial: Trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
@@ -54,7 +75,7 @@ def new_sweep_id() -> str:
 
 
 def read_state(sweep_dir: Path) -> dict[str, Any]:
-    return json.loads((sweep_dir / STATE_FILE).read_text())  # type: ignore[no-any-return]
+    return json.loads((sweep_dir / STATE_FILE).read_text())
 
 
 def write_state(sweep_dir: Path, **state: Any) -> None:
@@ -88,7 +109,7 @@ def run_sweep(
     config: SweepConfig,
     *,
     resume: bool | str = False,
-    pool: Any = None,
+    pool: PoolClient | None = None,
     known: Sequence[tuple[Mapping[str, float], float]] = (),
     plan: SweepPlan | None = None,
 ) -> SweepResult:
@@ -98,8 +119,6 @@ def run_sweep(
     after it). ``known``: (mixture, objective) pairs measured before (Optuna is told them and
     does not run them again). Returns the trials as recorded, with their MLflow run ids.
     """
-    import ray
-
     if not ray.is_initialized():
         raise CalrayError("Ray is not initialised in this process; call calray.cluster.init_ray() first")
     if resume:
@@ -117,10 +136,8 @@ def run_sweep(
     tracker = Tracker(plan.tracking_uri, config.tracking.experiment)
     tracker.experiment_id  # noqa: B018 - create the experiment (once, here in the driver)
 
-    from calray.cluster import start_pool
-
     own_pool = pool is None
-    if own_pool:
+    if pool is None:
         log.info(
             "starting the pool: %s", {k: v for k, v in plan.pool_config.model_dump().items() if v is not None and k != "data"}
         )
@@ -168,27 +185,18 @@ def run_sweep(
         if own_pool:
             pool.shutdown()
     if config.export.top_k:
-        from calray.sweep.export import export_top
-
         export_top(result, k=config.export.top_k, out=Path(config.export.dir) / config.name / sweep_id)
     return result
 
 
-def _tuner(plan: SweepPlan, tracker: Tracker, pool: Any, *, sweep_id: str, parent_id: str, sweep_dir: Path,
-           max_concurrent: int, resume: bool, known: Sequence[tuple[Mapping[str, float], float]]) -> Any:
-    import os
-
+def _tuner(plan: SweepPlan, tracker: Tracker, pool: PoolClient, *, sweep_id: str, parent_id: str, sweep_dir: Path,
+           max_concurrent: int, resume: bool, known: Sequence[tuple[Mapping[str, float], float]]) -> tune.Tuner:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # calray logs its own progress; no Tune tables
     # Tune's experiment state (what a resume restarts from) every few seconds rather than its
     # default 10+: trials are long and the state is small, and a killed driver loses less.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
     # Tune's TensorBoard logger renames every "score/toy:gsm/..." key at INFO, once per trial.
     logging.getLogger("tensorboardX").setLevel(logging.WARNING)
-    from ray import tune
-
-    from calray.sweep.search import build_search
-    from calray.sweep.trial import run_trial
-
     template = plan.trial_template()
     trainable = tune.with_resources(tune.with_parameters(run_trial, template=template, pool=pool), {"cpu": TRIAL_CPU})
     if resume:
@@ -219,8 +227,6 @@ def _tuner(plan: SweepPlan, tracker: Tracker, pool: Any, *, sweep_id: str, paren
 def source_dimensions(sources: Sequence[str]) -> dict[str, str]:
     """Each source's dimension tag: recorded with the sweep so that an analysis reading the store
     elsewhere knows which sources are each dimension's own without their registrations."""
-    from calray.data import get_source
-
     return {s: get_source(s).dimension for s in sources}
 
 
@@ -253,8 +259,6 @@ def reconcile(tracker: Tracker, plan: SweepPlan, sweep_dir: Path, *, sweep_id: s
     last metrics, an errored one a FAILED run; runs of trials Tune never finished or never
     saved (a driver killed between two of its state saves) end KILLED, so the FINISHED runs of a
     sweep are exactly its Tune trials."""
-    from ray.tune import ExperimentAnalysis
-
     template = plan.trial_template()
     callback = TrackingCallback(tracker, sweep_id=sweep_id, parent_id=parent_id, template=template,
                                 params=plan.common_params())
@@ -285,14 +289,9 @@ def reconcile(tracker: Tracker, plan: SweepPlan, sweep_dir: Path, *, sweep_id: s
     return records
 
 
-def evaluate_top(tracker: Tracker, pool: Any, plan: SweepPlan, records: list[TrialRecord], *, k: int) -> None:
+def evaluate_top(tracker: Tracker, pool: PoolClient, plan: SweepPlan, records: list[TrialRecord], *, k: int) -> None:
     """Multi-fidelity's last step: the ``k`` best trials (furthest level first, then objective)
     evaluated on the full capability map, logged to their runs as the next step, in place."""
-    import ray
-
-    from calray.sweep.callbacks import tracked_metrics
-    from calray.sweep.trial import LIMIT_KEY
-
     template = plan.trial_template()
     done = [r for r in records if r.ok]
     ranked = sorted(done, key=lambda r: (-template.limits.index(r.metrics.get(LIMIT_KEY) or None), -r.metrics[OBJECTIVE]))[:k]
@@ -328,6 +327,4 @@ def summarise(tracker: Tracker, result: SweepResult) -> None:
 
 
 def _yaml(config: SweepConfig) -> str:
-    import yaml
-
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -17,10 +17,11 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
+from transformers import PreTrainedModel
 
 from calray.config import validate
 from calray.data import build_calibration, parse_mixture
@@ -42,12 +43,16 @@ from calray.prune import (
 )
 from calray.sweep.config import SweepConfig
 from calray.sweep.plan import run_setup
+from calray.sweep.results import SweepResult
 from calray.sweep.tracking import KIND, PARENT, Tracker
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 log = logging.getLogger(__name__)
 
 
-def run_config(tracker: Tracker, run_id: str) -> tuple[Any, SweepConfig]:
+def run_config(tracker: Tracker, run_id: str) -> tuple[Run, SweepConfig]:
     """A trial run and the config of the sweep that made it."""
     from mlflow.exceptions import MlflowException
 
@@ -59,13 +64,15 @@ def run_config(tracker: Tracker, run_id: str) -> tuple[Any, SweepConfig]:
         raise CalrayError(f"run {run_id!r} is a {run.data.tags.get(KIND, 'non-calray')} run, not a sweep trial; "
                           "pick a trial from `calray runs`")
     parent = run.data.tags.get(PARENT)
+    if parent is None:
+        raise CalrayError(f"trial run {run_id!r} names no parent sweep run (tag {PARENT}); it was not recorded by calray sweep")
     local = tracker.client.download_artifacts(parent, "config.yaml")
     config = validate(SweepConfig, yaml.safe_load(Path(local).read_text()), f"the config of sweep run {parent}")
     return run, config
 
 
 def prune_independent(
-    model: torch.nn.Module, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings
+    model: PreTrainedModel, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings
 ) -> list[LinearReport]:
     """Prune every block of ``model`` in place from H(mix) = sum_s w_s H_s, each H_s from the
     *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids)), block
@@ -112,7 +119,8 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     seqlen = resolve_seqlen(config.calibration.seqlen, model.config)
     method, target = p.pruning_method(), p.target()
     mixture = parse_mixture(weights)
-    common = {"nsamples": config.calibration.nsamples, "seqlen": seqlen, "seed": seed, "sampling": config.calibration.sampling}
+    common: dict[str, Any] = {"nsamples": config.calibration.nsamples, "seqlen": seqlen, "seed": seed,
+                              "sampling": config.calibration.sampling}
     report_config = {"run_id": run_id, "mixture": mixture.text(), "mixture_id": mixture.id, "mode": p.mode, "model": config.model,
                      "method": p.method, "target": str(target), **common}
     started = time.time()
@@ -130,7 +138,7 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     return path
 
 
-def export_top(result: Any, *, k: int, out: Path) -> list[Path]:
+def export_top(result: SweepResult, *, k: int, out: Path) -> list[Path]:
     """Export the ``k`` best finished trials of a ``SweepResult`` under ``out`` (one directory each)."""
     ranked = sorted(result.finished(), key=lambda t: -t.metrics["objective"])[:k]
     paths = []

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from calray.errors import CalrayError
+
+if TYPE_CHECKING:
+    from calray.cluster import PoolConfig
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def node_types_from_ray() -> list[NodeType]:
     ]
 
 
-def check_pool_fits(pool: Any, nodes: list[NodeType], *, where: str) -> None:
+def check_pool_fits(pool: PoolConfig, nodes: list[NodeType], *, where: str) -> None:
     """Raise a CalrayError when ``pool`` (a PoolConfig) can never be placed on ``nodes``."""
     gpu = pool.device == "cuda" or (pool.device == "auto" and any(n.gpus > 0 for n in nodes))
     need_cpu = pool.cpus_per_shard * pool.stages

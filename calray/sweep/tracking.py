@@ -28,9 +28,13 @@ import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calray.errors import CalrayError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +88,14 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str) -> None:
         self.uri = tracking_uri(uri)
         self.experiment = experiment
-        self._client: Any = None
+        self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"uri": self.uri, "experiment": self.experiment, "_client": None, "_experiment_id": self._experiment_id}
 
     @property
-    def client(self) -> Any:
+    def client(self) -> MlflowClient:
         if self._client is None:
             from mlflow import MlflowClient
 
@@ -113,18 +117,18 @@ class Tracker:
         return self._experiment_id
 
     # --- finding runs -----------------------------------------------------------------------------
-    def find(self, tags: Mapping[str, str]) -> list[Any]:
+    def find(self, tags: Mapping[str, str]) -> list[Run]:
         """Runs of the experiment whose tags equal ``tags``, oldest first."""
         clauses = [f"tags.`{k}` = '{_quote(v)}'" for k, v in tags.items()]
         runs = self.client.search_runs([self.experiment_id], filter_string=" and ".join(clauses), max_results=50000,
                                        order_by=["attributes.start_time ASC"])
         return list(runs)
 
-    def find_one(self, tags: Mapping[str, str]) -> Any | None:
+    def find_one(self, tags: Mapping[str, str]) -> Run | None:
         runs = self.find(tags)
         return runs[0] if runs else None
 
-    def children(self, parent_id: str) -> list[Any]:
+    def children(self, parent_id: str) -> list[Run]:
         """The trial runs of the sweep run ``parent_id``."""
         return self.find({PARENT: parent_id})
 

@@ -98,7 +98,8 @@ def run_trial(config: dict[str, Any], *, template: TrialTemplate, pool: PoolClie
         result = pool.prune_and_evaluate(job)
         if not result.ok:
             error = result.error
-            raise TrialFailed(f"mixture {label} failed at {error.layer or 'pruning'}: {error.reason}")
+            where, why = (error.layer, error.reason) if error is not None else (None, "no reason recorded")
+            raise TrialFailed(f"mixture {label} failed at {where or 'pruning'}: {why}")
         report = template.report(result, limit=limit)
         report["time/trial"] = time.time() - started
         tune.report(report)

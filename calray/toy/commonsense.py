@@ -36,7 +36,7 @@ def _bucket(seed: int, key: str) -> float:
 @lru_cache(maxsize=16)
 def held_out_pairs(seed: int) -> frozenset[tuple[str, str]]:
     """(kind, property) pairs that hold but are stated and asked only at evaluation, per property."""
-    pairs = set()
+    pairs: set[tuple[str, str]] = set()
     for prop in lx.PROPERTIES:
         positives = sorted(k.name for k in lx.KINDS if lx.has_property(k, prop.name))
         ranked = sorted(positives, key=lambda k: _bucket(seed, f"{k}/{prop.name}"))

@@ -298,6 +298,14 @@ def _singular(subject: str) -> str:
 
 
 # aggregate -> evaluation-only docstring: the same task said differently, in the world's words.
+def _sorted_paraphrase(w: str) -> Callable[[Filter], str]:
+    return lambda f: f"Return the names of the {f.subject} {f.plural}, sorted so that the {w} one comes first."
+
+
+def _extreme_paraphrase(w: str) -> Callable[[Filter], str]:
+    return lambda f: f"Among the {f.subject} {f.plural}, find the {w} {_singular(f.subject)} and return its name."
+
+
 PARAPHRASES: dict[str, Callable[[Filter], str]] = {
     "count": lambda f: f"Count the {f.subject} {f.plural} and return how many there are.",
     "total_price": lambda f: f"Add up the price of each of the {f.subject} {f.plural} and return the total.",
@@ -315,12 +323,6 @@ PARAPHRASES: dict[str, Callable[[Filter], str]] = {
     ),
     "price_by_name": lambda f: f"Return a dict that maps the name of each of the {f.subject} {f.plural} to its price.",
     "age_by_name": lambda f: f"Return a dict that maps the name of each of the {f.subject} {f.plural} to its age.",
-    **{
-        f"sorted_{w}": (lambda f, w=w: f"Return the names of the {f.subject} {f.plural}, sorted so that the {w} one comes first.")
-        for w in ("cheapest", "heaviest", "youngest")
-    },
-    **{
-        w: (lambda f, w=w: f"Among the {f.subject} {f.plural}, find the {w} {_singular(f.subject)} and return its name.")
-        for w in ("heaviest", "lightest", "cheapest", "dearest", "oldest", "youngest")
-    },
+    **{f"sorted_{w}": _sorted_paraphrase(w) for w in ("cheapest", "heaviest", "youngest")},
+    **{w: _extreme_paraphrase(w) for w in ("heaviest", "lightest", "cheapest", "dearest", "oldest", "youngest")},
 }

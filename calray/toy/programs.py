@@ -25,6 +25,7 @@ from calray.toy.functions import (
     ITEM_AGGREGATES,
     PARAPHRASES,
     PEOPLE_AGGREGATES,
+    Filter,
     Function,
     Record,
     cost_function,
@@ -46,13 +47,16 @@ class Combination:
     build: Callable[[Any], Function]
 
 
+def _composed(agg: Callable[[Filter], Function], make_filter: Callable[[Any], Filter]) -> Callable[[Any], Function]:
+    return lambda v: agg(make_filter(v))
+
+
 def _combinations() -> tuple[Combination, ...]:
     out = []
     for filter_kind, (subject, make_filter, values) in FILTERS.items():
         aggregates = ITEM_AGGREGATES if subject == "items" else PEOPLE_AGGREGATES
         for agg_name, agg in aggregates.items():
-            out.append(Combination(f"{agg_name}/{filter_kind}", values,
-                                   lambda v, agg=agg, make_filter=make_filter: agg(make_filter(v))))
+            out.append(Combination(f"{agg_name}/{filter_kind}", values, _composed(agg, make_filter)))
     out.append(
         Combination("cost/kind", lambda w: [(k.name, p) for k in lx.KINDS for p in range(2, 21)], lambda v: cost_function(*v))
     )

@@ -117,7 +117,7 @@ def model_config(cfg: ToyTrainConfig, tokenizer: PreTrainedTokenizerFast) -> Lla
     return LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
-        max_position_embeddings=cfg.seq_len, rope_theta=10_000.0, tie_word_embeddings=True,
+        max_position_embeddings=cfg.seq_len, rope_theta=10_000.0, tie_word_embeddings=True,  # type: ignore[call-arg]
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
 

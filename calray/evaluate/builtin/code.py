@@ -12,7 +12,7 @@ def humaneval_items(data: LocalData | None) -> list[CodeItem]:
     return [CodeItem(r["prompt"], f"{r['test']}\ncheck({r['entry_point']})", program_prefix=r["prompt"]) for r in recs]
 
 
-def mbpp_prompt(r: dict) -> str:  # type: ignore[type-arg]
+def mbpp_prompt(r: dict) -> str:
     tests = "\n".join(r["test_list"][:3])
     return (f"You are an expert Python programmer, and here is your task: {r['text']} Your code should "
             f"pass these tests:\n\n{tests}\n[BEGIN]\n")

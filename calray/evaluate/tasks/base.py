@@ -209,7 +209,7 @@ class TaskGroup(Evaluable):
             raise CalrayError(f"task group {self.name!r} found no subtasks; check its data files")
         return tasks
 
-    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0):  # type: ignore[no-untyped-def]
+    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0):
         shots = self.num_fewshot if num_fewshot is None else num_fewshot
         subs = {
             t.name: t.evaluate(model, data=data, limit=limit, num_fewshot=shots, max_new_tokens=max_new_tokens, seed=seed)
@@ -218,11 +218,11 @@ class TaskGroup(Evaluable):
         n = sum(s.n for s in subs.values())
         first = next(iter(subs.values()))
 
-        def weighted(values: dict[str, float | None], name: str) -> float | None:
-            if any(values[k] is None for k in values):
-                return None
-            return sum(float(values[k]) * subs[k].n for k in values) / n  # type: ignore[arg-type]
+        def weighted(values: dict[str, float | None]) -> float | None:
+            """The item-weighted mean over subtasks; undefined if any subtask's value is."""
+            known = {k: v for k, v in values.items() if v is not None}
+            return sum(v * subs[k].n for k, v in known.items()) / n if len(known) == len(values) else None
 
-        metrics = {m: weighted({k: s.metrics[m] for k, s in subs.items()}, m) for m in first.metrics}
-        chance = {m: weighted({k: s.chance.get(m) for k, s in subs.items()}, m) for m in first.metrics}
+        metrics = {m: weighted({k: s.metrics[m] for k, s in subs.items()}) for m in first.metrics}
+        chance = {m: weighted({k: s.chance.get(m) for k, s in subs.items()}) for m in first.metrics}
         return TaskScore(self.name, metrics, n, dict(first.higher_is_better), chance, subs)  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ class CodeTask(Task[CodeItem]):
     def target(self, item: CodeItem) -> str:
         return item.target
 
-    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:  # type: ignore[no-untyped-def]
+    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:
         items, pool, chosen = self.select(data, limit, seed)
         k = self.num_fewshot if num_fewshot is None else num_fewshot
         args = GenerationArgs(until=self.until, max_new_tokens=max_new_tokens or self.max_new_tokens)

@@ -95,7 +95,7 @@ class GenerationTask(Task[AnswerItem]):
     def generation_args(self, max_new_tokens: int | None) -> GenerationArgs:
         return GenerationArgs(until=self.until, max_new_tokens=max_new_tokens or self.max_new_tokens)
 
-    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:  # type: ignore[no-untyped-def]
+    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:
         items, pool, chosen = self.select(data, limit, seed)
         k = self.num_fewshot if num_fewshot is None else num_fewshot
         args = self.generation_args(max_new_tokens)

@@ -66,7 +66,7 @@ class MultipleChoiceTask(Task[ChoiceItem]):
             return [(prefix + choice, self.target_delimiter + item.query) for choice in item.choices]
         return [(prefix + item.query, self.target_delimiter + choice) for choice in item.choices]
 
-    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:  # type: ignore[no-untyped-def]
+    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:
         items, pool, chosen = self.select(data, limit, seed)
         k = self.num_fewshot if num_fewshot is None else num_fewshot
         requests: list[tuple[str, str]] = []

@@ -58,7 +58,7 @@ class PerplexityTask(Task[TextItem]):
     def target(self, item: TextItem) -> str:
         return item.text
 
-    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:  # type: ignore[no-untyped-def]
+    def evaluate(self, model, *, data=None, limit=None, num_fewshot=None, max_new_tokens=None, seed=0) -> TaskScore:
         items, _, chosen = self.select(data, limit, seed)
         docs = [items[i] for i in chosen]
         results = model.loglikelihood_rolling([d.text for d in docs])
