@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from calray.errors import CalrayError
-from calray.evaluate.interface import GenerationArgs
+from calray.evaluate.interface import GenerationArgs, LoglikelihoodResult
 from calray.evaluate.stopping import StopCriteria
-from calray.evaluate.token_lm import MEMORY_HEADROOM, BatchSize, RequestKind, TokenLM
+from calray.evaluate.token_lm import (
+    AUTO_FALLBACK,
+    AUTO_MAX_ROWS,
+    MEMORY_HEADROOM,
+    BatchSize,
+    ContinuationQuery,
+    RequestKind,
+    TokenLM,
+    query_positions,
+    score_continuations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +109,27 @@ class HFModel(TokenLM):
         mask = attention_mask.to(self.device) if attention_mask is not None else None
         return self.model(input_ids=input_ids.to(self.device), attention_mask=mask, use_cache=False).logits
 
+    def _score(self, input_ids: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
+        """The head runs only at the positions some continuation is predicted from: for a
+        few-shot multiple-choice batch most positions are context, and with a 128k vocabulary
+        the head costs as much as several decoder layers per position."""
+        if not self._keeps_logits:
+            return super()._score(input_ids, queries)
+        positions = query_positions(queries)
+        keep = torch.tensor(positions, device=self.device)
+        logits = self.model(input_ids=input_ids.to(self.device), use_cache=False, logits_to_keep=keep).logits
+        return score_continuations(logits, queries, positions)
+
+    @property
+    def _keeps_logits(self) -> bool:
+        """Whether the model's forward takes ``logits_to_keep`` as positions (transformers 5's causal LMs)."""
+        cached = self.__dict__.get("_keeps_logits_cached")
+        if cached is None:
+            import inspect
+
+            cached = self.__dict__["_keeps_logits_cached"] = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return bool(cached)
+
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
         """transformers' ``generate`` (KV cache, greedy) with calray's stop criterion: EOS and
         stop strings checked on token ids and a short decoded tail (``StopChecker``)."""
@@ -134,6 +166,9 @@ class HFModel(TokenLM):
             except (ValueError, OSError, AttributeError):
                 return None
         return None
+
+    def _max_rows(self) -> int:
+        return AUTO_MAX_ROWS if self.device.type != "cpu" else AUTO_FALLBACK
 
     def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0) -> int | None:
         """Per row: the KV cache of every token (generation), the widest activations of one

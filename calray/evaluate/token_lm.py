@@ -69,12 +69,25 @@ def rolling_windows(tokens: list[int], *, prefix_token: int, max_length: int, co
 ContinuationQuery = tuple[int, int, list[int]]
 
 
-def score_continuations(logits: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
+def query_positions(queries: Sequence[ContinuationQuery]) -> list[int]:
+    """The positions (sorted) whose predictions some query reads: all a forward must produce logits for."""
+    return sorted({p for _, end, cont in queries for p in range(end - len(cont), end)})
+
+
+def score_continuations(
+    logits: torch.Tensor, queries: Sequence[ContinuationQuery], positions: Sequence[int] | None = None
+) -> list[LoglikelihoodResult]:
     """Sum of log-probabilities of each query's continuation under ``logits`` (B, T, V), and
-    whether greedy decoding would have produced exactly those tokens."""
+    whether greedy decoding would have produced exactly those tokens. With ``positions``,
+    ``logits`` (B, len(positions), V) holds only those positions (``query_positions``)."""
+    index = {p: j for j, p in enumerate(positions)} if positions is not None else None
     out = []
     for row, end, cont in queries:
-        span = logits[row, end - len(cont) : end].float().log_softmax(-1)  # (C, V)
+        if index is None:
+            span = logits[row, end - len(cont) : end].float().log_softmax(-1)  # (C, V)
+        else:
+            cols = [index[p] for p in range(end - len(cont), end)]
+            span = logits[row, cols].float().log_softmax(-1)  # (C, V)
         target = torch.tensor(cont, device=span.device)
         lp = span.gather(-1, target[:, None]).sum().item()
         out.append(LoglikelihoodResult(float(lp), bool((span.argmax(-1) == target).all())))
@@ -173,6 +186,10 @@ class TokenLM(ABC):
         ``AUTO_FALLBACK`` rows). A model class that knows its device says."""
         return None
 
+    def _max_rows(self) -> int:
+        """The most rows "auto" puts in a batch (a CPU is compute-bound long before memory runs out)."""
+        return AUTO_MAX_ROWS
+
     def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0) -> int | None:
         """Memory one batch row of ``width`` tokens costs (plus ``new_tokens`` generated), or None."""
         return None
@@ -189,7 +206,7 @@ class TokenLM(ABC):
         while start < len(order):
             row = self._row_bytes(widths[order[start]], kind, new_tokens) if budget is not None else None
             size = AUTO_FALLBACK if row is None or budget is None else int(budget // max(row, 1))
-            size = max(1, min(size, AUTO_MAX_ROWS))
+            size = max(1, min(size, self._max_rows()))
             yield list(order[start : start + size])
             start += size
 
