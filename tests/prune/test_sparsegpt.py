@@ -56,9 +56,11 @@ def test_stacked_linears_each_get_what_pruning_them_alone_gives(target, formulat
             assert int((ours == 0).sum()) == target.zeros_for(W.numel())
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("target", [Target(sparsity=0.6), Target(n_m=(2, 4))])
-def test_the_two_formulations_agree_in_float32(target):
+def test_the_two_formulations_agree_in_float32(target, device):
     W, H = random_layer(64, 256, seed=22)
+    W, H = W.to(device), H.to(device)
     factor = factor_hessian(H)
     columns = sparsegpt_from_factor(W, factor, target, formulation="columns")
     triangular = sparsegpt_from_factor(W, factor, target, formulation="triangular")
