@@ -16,3 +16,10 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
 fi
 echo "setup: installing calray${extras:+[$extras]} into .venv" >&2
 "${pip[@]}" -c constraints.txt -e ".${extras:+[$extras]}"
+if [ "$extras" = "test" ] && ! cmp -s scripts/floor.txt .venv/floor/floor.txt; then
+    # The oldest declared transformers, beside the current one: tests/test_floor.py runs on it.
+    echo "setup: installing the compatibility floor (scripts/floor.txt) into .venv/floor" >&2
+    rm -rf .venv/floor
+    "${pip[@]}" --no-deps --target .venv/floor -r scripts/floor.txt
+    cp scripts/floor.txt .venv/floor/floor.txt
+fi

@@ -31,7 +31,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", type=Path, help="folder laid out like the offline data kit (shared/data)")
     p.add_argument("--data-config", type=Path, help="YAML LocalData config: {root: DIR, files: {task: PATH}}")
     p.add_argument("--json", type=Path, help="write the full results as JSON to this file")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=_batch_size, default=16,
+                   help="rows per forward pass, or 'auto': as many as the device's free memory holds (default: 16)")
+    p.add_argument("--static-cache", action="store_true",
+                   help="generate with a static KV cache (compiled by transformers on CUDA where the model supports it)")
     p.add_argument("--max-length", type=int, help="context length (default: the model's, capped at 4096)")
     p.add_argument("--device", help="torch device, e.g. cuda:0 (default: cpu)")
     p.add_argument("--dtype", help="torch dtype name, e.g. bfloat16 (default: the checkpoint's)")
@@ -40,6 +43,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+
+
+def _batch_size(value: str) -> int | str:
+    from calray.evaluate.token_lm import check_batch_size
+
+    try:
+        return check_batch_size(value)
+    except CalrayError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,14 +75,15 @@ def run(args: argparse.Namespace) -> int:
     dims = [d.strip() for d in args.dims.split(",") if d.strip()] if args.dims else None
     cmap = capability_map(args.capabilities if not Path(args.capabilities).is_file() else Path(args.capabilities))
     cmap = cmap.select(dims).with_overrides(limit=args.limit, max_new_tokens=args.max_new_tokens)
-    options = dict(batch_size=args.batch_size, max_length=args.max_length, device=args.device, dtype=args.dtype)
+    options = dict(batch_size=args.batch_size, max_length=args.max_length, device=args.device, dtype=args.dtype,
+                   static_cache=args.static_cache)
 
     scores = evaluate_capabilities(HFModel.from_pretrained(model_dir, **options), cmap, data=data)
     out: dict[str, Any] = {"model": args.model, "scores": scores.to_dict()}
     header = ["dimension", "task", "metric", "n", "chance", "dense", "pruned", "retention"]
     rows = [header]
     if dense_dir:
-        settings = {k: str(v) for k, v in options.items() if k != "batch_size"}
+        settings = {k: str(v) for k, v in options.items() if k not in ("batch_size", "static_cache")}
         cache = DenseCache(args.cache_dir, data=data, settings=settings)
         n_tasks = len({spec.task for specs in cmap.dimensions.values() for spec in specs})
 

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from calray.errors import CalrayError
-from calray.evaluate.interface import GenerationArgs
-from calray.evaluate.token_lm import TokenLM
+from calray.evaluate.interface import GenerationArgs, LoglikelihoodResult
+from calray.evaluate.stopping import StopCriteria
+from calray.evaluate.token_lm import (
+    AUTO_FALLBACK,
+    AUTO_MAX_ROWS,
+    MEMORY_HEADROOM,
+    BatchSize,
+    ContinuationQuery,
+    RequestKind,
+    TokenLM,
+    query_positions,
+    score_continuations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +57,9 @@ class HFModel(TokenLM):
 
     ``add_bos`` (default: whether the tokenizer adds BOS on its own) prepends BOS to every
     context; ``context_len`` is the rolling-window overlap (1 = lm-eval's disjoint windows).
+    ``batch_size="auto"`` sizes batches from the device's free memory. ``static_cache=True``
+    generates with a static KV cache, which transformers compiles on CUDA for models that
+    support it (worth it for long generations on one model; each batch shape compiles once).
     """
 
     def __init__(
@@ -52,18 +67,23 @@ class HFModel(TokenLM):
         model: Any,
         tokenizer: Any,
         *,
-        batch_size: int = 16,
+        batch_size: BatchSize = 16,
         max_length: int | None = None,
         device: str | torch.device | None = None,
         add_bos: bool | None = None,
         context_len: int = 1,
         progress: bool | None = None,
+        static_cache: bool = False,
     ) -> None:
         super().__init__(tokenizer, max_length=max_length or model_max_length(model, tokenizer), batch_size=batch_size,
                          add_bos=add_bos, context_len=context_len, progress=progress)
         self.model = model.eval()
         if device is not None:
             self.model.to(device)
+        self.static_cache = static_cache
+        if static_cache and not getattr(model, "_can_compile_fullgraph", False):
+            log.warning("%s does not support a static cache; generating with the dynamic one", type(model).__name__)
+            self.static_cache = False
 
     @classmethod
     def from_pretrained(
@@ -89,20 +109,85 @@ class HFModel(TokenLM):
         mask = attention_mask.to(self.device) if attention_mask is not None else None
         return self.model(input_ids=input_ids.to(self.device), attention_mask=mask, use_cache=False).logits
 
+    def _score(self, input_ids: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
+        """The head runs only at the positions some continuation is predicted from: for a
+        few-shot multiple-choice batch most positions are context, and with a 128k vocabulary
+        the head costs as much as several decoder layers per position."""
+        if not self._keeps_logits:
+            return super()._score(input_ids, queries)
+        positions = query_positions(queries)
+        keep = torch.tensor(positions, device=self.device)
+        logits = self.model(input_ids=input_ids.to(self.device), use_cache=False, logits_to_keep=keep).logits
+        return score_continuations(logits, queries, positions)
+
+    @property
+    def _keeps_logits(self) -> bool:
+        """Whether the model's forward takes ``logits_to_keep`` as positions (transformers 5's causal LMs)."""
+        cached = self.__dict__.get("_keeps_logits_cached")
+        if cached is None:
+            import inspect
+
+            cached = self.__dict__["_keeps_logits_cached"] = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return bool(cached)
+
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, args: GenerationArgs) -> list[list[int]]:
-        from transformers import GenerationConfig
+        """transformers' ``generate`` (KV cache, greedy) with calray's stop criterion: EOS and
+        stop strings checked on token ids and a short decoded tail (``StopChecker``)."""
+        from transformers import GenerationConfig, StoppingCriteriaList
 
         config = GenerationConfig(
             max_new_tokens=args.max_new_tokens,
             do_sample=False,
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
-            stop_strings=list(args.until) or None,
+            cache_implementation="static" if self.static_cache else None,
         )
-        out = self.model.generate(
+        checker = self.stop_checker(args, rows=input_ids.shape[0])
+        criterion = StopCriteria(checker, input_ids.shape[1])
+        self.model.generate(
             input_ids=input_ids.to(self.device),
             attention_mask=attention_mask.to(self.device),
             generation_config=config,
-            tokenizer=self.tokenizer,
+            stopping_criteria=StoppingCriteriaList([criterion]),
         )
-        return [row[input_ids.shape[1] :].tolist() for row in out]
+        return checker.tokens
+
+    # --- memory, for batch_size="auto" ---------------------------------------------------------
+    def _memory_budget(self) -> int | None:
+        device = self.device
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            return int(free * MEMORY_HEADROOM)
+        if device.type == "cpu":
+            try:
+                import os
+
+                return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * MEMORY_HEADROOM)
+            except (ValueError, OSError, AttributeError):
+                return None
+        return None
+
+    def _max_rows(self) -> int:
+        return AUTO_MAX_ROWS if self.device.type != "cpu" else AUTO_FALLBACK
+
+    def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0) -> int | None:
+        """Per row: the KV cache of every token (generation), the widest activations of one
+        block (the MLP's, a few copies) and the logits (every position when scoring in the
+        model's dtype plus a float32 copy of the continuation's; the last position only when
+        generating), with 2x slack for the allocator and attention's temporaries."""
+        config = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+        if not hidden:
+            return None
+        inter = int(getattr(config, "intermediate_size", None) or getattr(config, "ffn_dim", None) or 4 * hidden)
+        layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 1)
+        heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None) or 1)
+        kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+        head_dim = int(getattr(config, "head_dim", None) or hidden // heads)
+        vocab = int(getattr(config, "vocab_size", None) or 0)
+        item = next(self.model.parameters()).element_size()
+        tokens = width + new_tokens
+        kv = 2 * layers * kv_heads * head_dim * item * tokens
+        activations = tokens * (4 * hidden + 3 * inter) * item
+        logits = (width * vocab * (item + 4)) if kind == "score" else vocab * 4 * 2
+        return int(2 * (kv * (kind == "generate") + activations + logits))

@@ -8,7 +8,10 @@ and greedy flags of continuations) and ``_next_tokens`` (greedy step); a sharded
 overrides them so its last stage ships a few numbers per request instead of (B, T, V) logits.
 Requests are sorted by length (longest first, so memory errors come early), identical inputs
 are scored once (e.g. MMLU's four one-token answers share a single forward row), and every
-batch is one forward pass.
+batch is one forward pass. ``batch_size="auto"`` sizes each batch from the device's free
+memory and the model's per-token cost (``_memory_budget`` and ``_row_bytes``, which a model
+class fills in); generation stops rows through ``StopChecker`` (token ids and a short decoded
+tail, never a decode of every row at every step).
 """
 
 from __future__ import annotations
@@ -16,18 +19,25 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from calray.errors import CalrayError
 from calray.evaluate.interface import GenerationArgs, LoglikelihoodResult, RollingResult, cut_at_stop
+from calray.evaluate.stopping import StopChecker
 
 log = logging.getLogger(__name__)
 
 TokenRequest = tuple[list[int], list[int]]  # (context tokens, continuation tokens)
+BatchSize = int | Literal["auto"]
+RequestKind = Literal["score", "generate"]
+
+AUTO_FALLBACK = 16  # rows per batch under "auto" when a model cannot tell its memory cost
+AUTO_MAX_ROWS = 512  # beyond this, larger batches gain nothing and padding waste grows
+MEMORY_HEADROOM = 0.7  # of the free memory, what batches may plan to use
 
 
 def rolling_windows(tokens: list[int], *, prefix_token: int, max_length: int, context_len: int = 1) -> Iterator[TokenRequest]:
@@ -59,12 +69,25 @@ def rolling_windows(tokens: list[int], *, prefix_token: int, max_length: int, co
 ContinuationQuery = tuple[int, int, list[int]]
 
 
-def score_continuations(logits: torch.Tensor, queries: Sequence[ContinuationQuery]) -> list[LoglikelihoodResult]:
+def query_positions(queries: Sequence[ContinuationQuery]) -> list[int]:
+    """The positions (sorted) whose predictions some query reads: all a forward must produce logits for."""
+    return sorted({p for _, end, cont in queries for p in range(end - len(cont), end)})
+
+
+def score_continuations(
+    logits: torch.Tensor, queries: Sequence[ContinuationQuery], positions: Sequence[int] | None = None
+) -> list[LoglikelihoodResult]:
     """Sum of log-probabilities of each query's continuation under ``logits`` (B, T, V), and
-    whether greedy decoding would have produced exactly those tokens."""
+    whether greedy decoding would have produced exactly those tokens. With ``positions``,
+    ``logits`` (B, len(positions), V) holds only those positions (``query_positions``)."""
+    index = {p: j for j, p in enumerate(positions)} if positions is not None else None
     out = []
     for row, end, cont in queries:
-        span = logits[row, end - len(cont) : end].float().log_softmax(-1)  # (C, V)
+        if index is None:
+            span = logits[row, end - len(cont) : end].float().log_softmax(-1)  # (C, V)
+        else:
+            cols = [index[p] for p in range(end - len(cont), end)]
+            span = logits[row, cols].float().log_softmax(-1)  # (C, V)
         target = torch.tensor(cont, device=span.device)
         lp = span.gather(-1, target[:, None]).sum().item()
         out.append(LoglikelihoodResult(float(lp), bool((span.argmax(-1) == target).all())))
@@ -74,6 +97,17 @@ def score_continuations(logits: torch.Tensor, queries: Sequence[ContinuationQuer
 def _batches(order: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(order), size):
         yield order[start : start + size]
+
+
+def check_batch_size(batch_size: Any) -> BatchSize:
+    """A positive int or "auto" (what the CLI's ``--batch-size`` and the settings accept)."""
+    if batch_size == "auto":
+        return "auto"
+    if isinstance(batch_size, str) and batch_size.isdigit():
+        batch_size = int(batch_size)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise CalrayError(f"batch_size must be a positive integer or 'auto', got {batch_size!r}")
+    return batch_size
 
 
 def tokenizer_adds_bos(tokenizer: Any) -> bool:
@@ -92,17 +126,17 @@ class TokenLM(ABC):
 
     tokenizer: Any
     max_length: int
-    batch_size: int
+    batch_size: BatchSize
     add_bos: bool
     context_len: int = 1
     progress: bool | None = None
 
-    def __init__(self, tokenizer: Any, *, max_length: int, batch_size: int = 16, add_bos: bool | None = None,
+    def __init__(self, tokenizer: Any, *, max_length: int, batch_size: BatchSize = 16, add_bos: bool | None = None,
                  context_len: int = 1, progress: bool | None = None) -> None:
         """``add_bos`` None: whether the tokenizer adds BOS on its own; ``context_len``: the
-        rolling-window overlap (1 = lm-eval's disjoint windows)."""
-        if batch_size < 1:
-            raise CalrayError(f"batch_size must be >= 1, got {batch_size}")
+        rolling-window overlap (1 = lm-eval's disjoint windows); ``batch_size`` rows per
+        forward, or "auto" (from free memory)."""
+        batch_size = check_batch_size(batch_size)
         if tokenizer.eos_token_id is None and tokenizer.bos_token_id is None:
             raise CalrayError("the tokenizer has neither an EOS nor a BOS token; evaluation needs one as a prefix")
         self.tokenizer = tokenizer
@@ -133,22 +167,48 @@ class TokenLM(ABC):
         """Left-padded (B, T) prompts -> greedy new tokens per row (may run past a stop string;
         the caller cuts). Default: re-run the whole prefix each step (no KV cache)."""
         ids, mask = input_ids, attention_mask
-        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-        new: list[list[int]] = [[] for _ in range(ids.shape[0])]
-        eos = self.eos_token_id
+        checker = self.stop_checker(args, rows=ids.shape[0])
         for _ in range(args.max_new_tokens):
             nxt = self._next_tokens(ids, mask)  # (B,)
-            for row in range(ids.shape[0]):
-                if not done[row]:
-                    new[row].append(int(nxt[row]))
-                    text = self.tokenizer.decode(new[row], skip_special_tokens=True)
-                    if int(nxt[row]) == eos or any(s and s in text for s in args.until):
-                        done[row] = True
-            if bool(done.all()):
+            if all(checker.step(nxt.tolist())):
                 break
             ids = torch.cat([ids, nxt[:, None]], dim=1)[:, -self.max_length :]
             mask = torch.cat([mask, torch.ones_like(nxt[:, None])], dim=1)[:, -self.max_length :]
-        return new
+        return checker.tokens
+
+    def stop_checker(self, args: GenerationArgs, *, rows: int) -> StopChecker:
+        """A ``StopChecker`` for one batch, sharing this model's memo of decoded tokens."""
+        pieces = self.__dict__.setdefault("_stop_pieces", {})
+        return StopChecker(self.tokenizer, args.until, eos_token_id=self.eos_token_id, rows=rows, pieces=pieces)
+
+    def _memory_budget(self) -> int | None:
+        """Bytes the batches of ``batch_size="auto"`` may use; None: unknown (then batches of
+        ``AUTO_FALLBACK`` rows). A model class that knows its device says."""
+        return None
+
+    def _max_rows(self) -> int:
+        """The most rows "auto" puts in a batch (a CPU is compute-bound long before memory runs out)."""
+        return AUTO_MAX_ROWS
+
+    def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0) -> int | None:
+        """Memory one batch row of ``width`` tokens costs (plus ``new_tokens`` generated), or None."""
+        return None
+
+    def _plan(self, order: Sequence[int], widths: Sequence[int] | Mapping[int, int], kind: RequestKind,
+              new_tokens: int = 0) -> Iterator[list[int]]:
+        """Batches over ``order`` (sorted widest first): ``batch_size`` rows each, or under
+        "auto" as many rows as fit the memory budget at the batch's widest row."""
+        if self.batch_size != "auto":
+            yield from _batches(list(order), self.batch_size)
+            return
+        budget = self._memory_budget()
+        start = 0
+        while start < len(order):
+            row = self._row_bytes(widths[order[start]], kind, new_tokens) if budget is not None else None
+            size = AUTO_FALLBACK if row is None or budget is None else int(budget // max(row, 1))
+            size = max(1, min(size, self._max_rows()))
+            yield list(order[start : start + size])
+            start += size
 
     # --- tokenisation --------------------------------------------------------------------
     @property
@@ -206,7 +266,7 @@ class TokenLM(ABC):
         unique = sorted(inputs, key=lambda seq: (-len(seq), seq))
         results: list[LoglikelihoodResult | None] = [None] * len(requests)
         bar = self._bar(len(requests), desc)
-        for batch in _batches(list(range(len(unique))), self.batch_size):
+        for batch in self._plan(range(len(unique)), [len(seq) for seq in unique], "score"):
             seqs = [unique[j] for j in batch]
             width = len(seqs[0])
             ids = torch.full((len(seqs), width), self.pad_token_id, dtype=torch.long)  # right-padded
@@ -257,7 +317,8 @@ class TokenLM(ABC):
                 args = GenerationArgs(until=args.until, max_new_tokens=new_tokens)
             keep = self.max_length - new_tokens  # left-truncate prompts so prompt + output fits
             members.sort(key=lambda i: -len(contexts[i]))
-            for batch in _batches(members, self.batch_size):
+            widths = {i: min(len(contexts[i]), keep) for i in members}
+            for batch in self._plan(members, widths, "generate", new_tokens):
                 seqs = [contexts[i][-keep:] for i in batch]
                 width = max(len(s) for s in seqs)
                 ids = torch.full((len(seqs), width), self.pad_token_id, dtype=torch.long)  # left-padded

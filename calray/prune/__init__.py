@@ -67,12 +67,13 @@ from calray.prune.perplexity import token_perplexity
 from calray.prune.report import REPORT_NAME, LinearReport, PruningReport
 from calray.prune.scored import magnitude, wanda
 from calray.prune.settings import MODES, Mode, PruneSettings
-from calray.prune.sparsegpt import sparsegpt, sparsegpt_from_factor
+from calray.prune.sparsegpt import FORMULATIONS, Formulation, sparsegpt, sparsegpt_from_factor, sparsegpt_stacked
 from calray.prune.statistics import BlockStatistics, InputStatistic, collect_statistics
 from calray.prune.target import Target
 
 __all__ = [
     "ADAPTERS",
+    "FORMULATIONS",
     "METHODS",
     "MODES",
     "REPORT_NAME",
@@ -80,6 +81,7 @@ __all__ = [
     "BlockArgs",
     "BlockArgsFn",
     "BlockStatistics",
+    "Formulation",
     "HessianFactor",
     "InputStatistic",
     "LinearReport",
@@ -120,6 +122,7 @@ __all__ = [
     "set_weight",
     "sparsegpt",
     "sparsegpt_from_factor",
+    "sparsegpt_stacked",
     "statistic_needed",
     "wanda",
     "weight_matrix",

@@ -24,6 +24,18 @@ from transformers.masking_utils import create_causal_mask, create_sliding_window
 
 BlockArgsFn = Callable[[torch.Tensor, int], dict[str, Any]]
 
+# transformers renamed the mask builders' cache argument from ``past_key_values`` (5.17, the
+# version llm-compressor 0.14 pins) to ``cache`` (5.2x); read the installed name once.
+_MASK_CACHE_ARG = "cache" if "cache" in inspect.signature(create_causal_mask).parameters else "past_key_values"
+
+
+def _build_mask(kind: str, **kwargs: Any) -> Any:
+    """The model's own mask for a ``kind`` of block (full or sliding attention); ``cache`` is
+    passed under the installed transformers' name for it."""
+    make = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
+    kwargs[_MASK_CACHE_ARG] = kwargs.pop("cache")
+    return make(**kwargs)
+
 # Names transformers blocks use for the key/value cache argument, newest first.
 _CACHE_ARGS = ("cache", "past_key_values", "layer_past")
 
@@ -112,9 +124,8 @@ class BlockArgs:
             key = (kind, hidden.dtype, hidden.device)
             if key not in memo:  # built before the step's first block of this kind extends its cache
                 positions = positions_all[:, -hidden.shape[1] :].to(hidden.device)
-                make = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
-                mask = make(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask.to(hidden.device),
-                            cache=cache, position_ids=positions, layer_idx=index)
+                mask = _build_mask(kind, config=self.config, inputs_embeds=hidden, cache=cache, position_ids=positions,
+                                   attention_mask=attention_mask.to(hidden.device), layer_idx=index)
                 rotary = self._rotary(hidden, positions) if self.rotary_emb is not None else None
                 memo[key] = self._kwargs(mask, positions, rotary, cache=cache)
             return memo[key]
@@ -146,10 +157,9 @@ class BlockArgs:
     def _mask(
         self, kind: str, hidden: torch.Tensor, position_ids: torch.Tensor, padding: torch.Tensor | None = None
     ) -> Any:
-        make = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
         # None only where the model itself would pass None (sdpa's is_causal fast path, no padding).
-        return make(
-            config=self.config, inputs_embeds=hidden, attention_mask=padding, cache=None, position_ids=position_ids
+        return _build_mask(
+            kind, config=self.config, inputs_embeds=hidden, attention_mask=padding, cache=None, position_ids=position_ids
         )
 
     def _rotary(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -83,20 +83,24 @@ def prune_block(
         info = method.info(prepared)
         shared_seconds = (time.perf_counter() - start) / len(names)
         hessian = stat.value if stat is not None and stat.kind == "hessian" else None
-        for name in names:
+        start = time.perf_counter()
+        dense = [weight_matrix(linears[name]) for name in names]  # each (out, in)
+        pruned = method.prune_group(dense, prepared, target, names=names)
+        total_rows = sum(int(w.shape[0]) for w in dense)
+        solve_seconds = time.perf_counter() - start
+        for name, W, P in zip(names, dense, pruned, strict=True):
             start = time.perf_counter()
-            dense = weight_matrix(linears[name])  # (out, in)
-            pruned = method.prune(dense, prepared, target, name=name)
-            error = layer_error(dense, pruned, hessian) if hessian is not None else None
-            set_weight(linears[name], pruned)
+            error = layer_error(W, P, hessian) if hessian is not None else None
+            set_weight(linears[name], P)
             reports.append(
                 LinearReport(
                     name=name,
                     block=index,
-                    shape=(int(dense.shape[0]), int(dense.shape[1])),
-                    zeros=int((pruned == 0).sum()),
+                    shape=(int(W.shape[0]), int(W.shape[1])),
+                    zeros=int((P == 0).sum()),
                     layer_error=error,
-                    seconds=time.perf_counter() - start + shared_seconds,
+                    # A group solved together: its time shared by rows, as the work is.
+                    seconds=time.perf_counter() - start + shared_seconds + solve_seconds * int(W.shape[0]) / total_rows,
                     info=dict(info),
                 )
             )

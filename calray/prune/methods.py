@@ -10,6 +10,7 @@ holds default instances and ``dataclasses.replace(method, percdamp=0.1)`` change
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -18,7 +19,7 @@ from torch import Tensor
 from calray.errors import CalrayError
 from calray.prune.factor import HessianFactor, factor_hessian
 from calray.prune.scored import check_hessian_diag, magnitude, wanda
-from calray.prune.sparsegpt import sparsegpt_from_factor
+from calray.prune.sparsegpt import sparsegpt_from_factor, sparsegpt_stacked
 from calray.prune.target import Target
 from calray.registry import Registry
 
@@ -38,6 +39,13 @@ class PruningMethod(ABC):
     @abstractmethod
     def prune(self, weight: Tensor, prepared: Any, target: Target, *, name: str) -> Tensor:
         """Return ``weight`` (out, in) pruned to ``target``; ``weight`` is not modified."""
+
+    def prune_group(
+        self, weights: Sequence[Tensor], prepared: Any, target: Target, *, names: Sequence[str]
+    ) -> list[Tensor]:
+        """Prune every linear reading one input; a method may solve them together (SparseGPT
+        stacks their rows), as long as each result equals what ``prune`` gives it alone."""
+        return [self.prune(w, prepared, target, name=n) for w, n in zip(weights, names, strict=True)]
 
     def info(self, prepared: Any) -> dict[str, float]:
         """Numbers for the pruning report (e.g. the damping used and how often it was raised)."""
@@ -62,6 +70,12 @@ class SparseGPT(PruningMethod):
 
     def prune(self, weight: Tensor, prepared: Any, target: Target, *, name: str) -> Tensor:
         return sparsegpt_from_factor(weight, prepared, target, block_size=self.block_size, name=name)
+
+    def prune_group(
+        self, weights: Sequence[Tensor], prepared: Any, target: Target, *, names: Sequence[str]
+    ) -> list[Tensor]:
+        """q/k/v (gate/up) in one sweep of their stacked rows, each with its own mask."""
+        return sparsegpt_stacked(weights, prepared, target, block_size=self.block_size, names=names)
 
     def info(self, prepared: Any) -> dict[str, float]:
         return {

@@ -13,17 +13,23 @@ from torch import Tensor
 from calray.prune.target import Target
 
 
-def lowest_k(scores: Tensor, k: int) -> Tensor:
+def lowest_k(scores: Tensor, k: int, *, sync_free: bool | None = None) -> Tensor:
     """Bool mask of the ``k`` lowest entries of ``scores`` (any shape, ranked as one).
 
-    Linear time: everything below the k-th smallest value, then as many entries equal to it
-    as still needed, lowest index first (what a stable sort would pick).
+    On the CPU, linear time: everything below the k-th smallest value, then as many entries
+    equal to it as still needed, lowest index first (what a stable sort would pick). On an
+    accelerator (``sync_free`` None: any non-CPU device) the stable sort itself, which asks the
+    host nothing: counting the ties would stall the device queue once per call. Both give the
+    same mask.
     """
     flat = scores.reshape(-1)
     if k <= 0:
         return torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
     if k >= flat.numel():
         return torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+    if sync_free if sync_free is not None else scores.device.type != "cpu":
+        order = torch.sort(flat, stable=True).indices[:k]
+        return torch.zeros_like(flat, dtype=torch.bool).index_fill_(0, order, True).view(scores.shape)
     kth = flat.kthvalue(k).values
     mask = flat < kth
     missing = k - int(mask.sum())

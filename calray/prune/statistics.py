@@ -50,16 +50,22 @@ class InputStatistic:
 
     @torch.no_grad()
     def add(self, x: torch.Tensor) -> None:
-        """Fold in a batch of inputs (..., in); every leading position is one token."""
-        x = x.reshape(-1, x.shape[-1]).to(self.value.device, torch.float32)  # (tokens, in)
+        """Fold in a batch of inputs (..., in); every leading position is one token.
+
+        Half-precision inputs on a GPU are multiplied as they are, accumulating and returning
+        float32 (``_gram``): each product of two bfloat16/float16 numbers is exact in float32,
+        so this is the float32 Hessian up to summation order, at tensor-core speed instead of
+        float32 GEMM speed (about 12x on an H100-class GPU).
+        """
+        x = x.reshape(-1, x.shape[-1]).to(self.value.device)  # (tokens, in)
         n, m = self.tokens, x.shape[0]
         if m == 0:
             return
         self.value.mul_(n / (n + m))
         if self.kind == "hessian":
-            self.value.addmm_(x.t(), x, alpha=2.0 / (n + m))
+            _add_gram(self.value, x, alpha=2.0 / (n + m))
         else:
-            self.value.add_(x.square().sum(dim=0), alpha=2.0 / (n + m))
+            self.value.add_(x.float().square().sum(dim=0), alpha=2.0 / (n + m))
         self.tokens = n + m
 
     def for_method(self, statistic: Statistic) -> torch.Tensor | None:
@@ -69,6 +75,19 @@ class InputStatistic:
         if statistic == "hessian" and self.kind != "hessian":
             raise ValueError("a diagonal statistic cannot serve a method that needs the full Hessian")
         return self.value
+
+
+def _add_gram(value: torch.Tensor, x: torch.Tensor, *, alpha: float) -> None:
+    """value += alpha x^T x for x (tokens, in), in float32. On CUDA a half-precision x is
+    multiplied without upcasting (mm's ``out_dtype``: float32 accumulation and result)."""
+    if x.device.type == "cuda" and x.dtype in (torch.bfloat16, torch.float16):
+        try:
+            value.add_(torch.mm(x.t(), x, out_dtype=torch.float32), alpha=alpha)
+            return
+        except (RuntimeError, TypeError):  # a torch without mm's out_dtype: the float32 product below
+            pass
+    x = x.float()
+    value.addmm_(x.t(), x, alpha=alpha)
 
 
 @dataclass

@@ -42,13 +42,22 @@ def test_loglikelihood_matches_a_direct_forward(tiny_lm: HFModel) -> None:
     assert got.logprob == pytest.approx(expected, abs=1e-4)
 
 
+def test_logits_only_where_continuations_are_predicted_score_the_same(tiny_lm: HFModel) -> None:
+    full = TokenLM._score  # the base class's: logits at every position
+    ids = torch.randint(0, 256, (3, 20))
+    queries = [(0, 20, [5, 6, 7]), (1, 12, [9]), (2, 17, [1, 2]), (0, 9, [4])]
+    ours = tiny_lm._score(ids, queries)
+    for a, b in zip(ours, full(tiny_lm, ids, queries), strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-5) and a.is_greedy == b.is_greedy
+
+
 def test_identical_inputs_share_one_forward_row(tiny_lm: HFModel) -> None:
     rows: list[int] = []
 
     class Counting(HFModel):
-        def _logits(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+        def _score(self, input_ids, queries):  # type: ignore[no-untyped-def]
             rows.append(input_ids.shape[0])
-            return super()._logits(input_ids, attention_mask)
+            return super()._score(input_ids, queries)
 
     lm = Counting(tiny_lm.model, tiny_lm.tokenizer, batch_size=64, progress=False)
     # MMLU-like: one context, four one-token answers -> identical model inputs

@@ -16,6 +16,7 @@ def test_lowest_k_is_the_stable_sort_prefix_even_with_many_ties(numel, levels, d
     expected = torch.zeros(numel, dtype=torch.bool)
     expected[torch.argsort(scores, stable=True)[:k]] = True
     assert torch.equal(lowest_k(scores, k), expected)
+    assert torch.equal(lowest_k(scores, k, sync_free=True), expected)  # the accelerators' path
 
 
 def test_n_of_m_picks_the_lowest_of_each_group_ties_by_position():

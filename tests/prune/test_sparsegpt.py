@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calray.errors import CalrayError
-from calray.prune import PruningError, Target, factor_hessian, sparsegpt, sparsegpt_from_factor
+from calray.prune import PruningError, Target, factor_hessian, sparsegpt, sparsegpt_from_factor, sparsegpt_stacked
 from tests.prune.layers import random_layer, zeros_per_group
 from tests.prune.obs_reference import obs_prune
 
@@ -30,13 +30,42 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         (8, 48, 0.0, 16, (4, 8)),
     ],
 )
-def test_matches_brute_force_obs_in_float64(rows, cols, sparsity, block_size, n_m):
+@pytest.mark.parametrize("formulation", ["columns", "triangular"])
+def test_matches_brute_force_obs_in_float64(rows, cols, sparsity, block_size, n_m, formulation):
     W, H = random_layer(rows, cols, seed=rows * cols, dtype=torch.float64)
     target = Target(n_m=n_m) if n_m else Target(sparsity=sparsity)
-    ours = sparsegpt(W, H, sparsity, n_m=n_m, block_size=block_size)
+    ours = sparsegpt_from_factor(W, factor_hessian(H), target, block_size=block_size, formulation=formulation)
     reference = obs_prune(W, H, target, block_size=block_size, percdamp=0.01)
     assert torch.equal(ours == 0, reference == 0)
     assert (ours - reference).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("target", [Target(sparsity=0.6), Target(sparsity=0.37), Target(n_m=(2, 4))])
+@pytest.mark.parametrize("formulation", ["columns", "triangular"])
+def test_stacked_linears_each_get_what_pruning_them_alone_gives(target, formulation):
+    """q/k/v-like linears of different widths swept together: per-linear masks, exact counts."""
+    _, H = random_layer(4, 48, seed=20, dtype=torch.float64)
+    weights = [random_layer(rows, 48, seed=21 + rows, dtype=torch.float64)[0] for rows in (16, 5, 5)]
+    factor = factor_hessian(H)
+    stacked = sparsegpt_stacked(weights, factor, target, block_size=16, names=["q", "k", "v"], formulation=formulation)
+    for W, ours in zip(weights, stacked, strict=True):
+        alone = sparsegpt_from_factor(W, factor, target, block_size=16, formulation=formulation)
+        assert torch.equal(ours == 0, alone == 0)
+        assert (ours - alone).abs().max() < 1e-12
+        if target.n_m is None:
+            assert int((ours == 0).sum()) == target.zeros_for(W.numel())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("target", [Target(sparsity=0.6), Target(n_m=(2, 4))])
+def test_the_two_formulations_agree_in_float32(target, device):
+    W, H = random_layer(64, 256, seed=22)
+    W, H = W.to(device), H.to(device)
+    factor = factor_hessian(H)
+    columns = sparsegpt_from_factor(W, factor, target, formulation="columns")
+    triangular = sparsegpt_from_factor(W, factor, target, formulation="triangular")
+    assert torch.equal(columns == 0, triangular == 0)
+    assert (columns - triangular).abs().max() < 1e-4 * W.abs().max()
 
 
 @pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.7, 0.95])

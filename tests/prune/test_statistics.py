@@ -101,3 +101,18 @@ def test_mixing_per_source_statistics_token_weighted_equals_the_pooled_statistic
         torch.testing.assert_close(mixed.stats[key].value, stat.value, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="cannot be mixed"):
         BlockStatistics.mix([(1.0, a), (1.0, collect_statistics(block, linears, hidden, block_args, index=0, kind="diag"))])
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs_accumulate_the_float32_hessian(device, dtype):
+    """On CUDA half-precision inputs are multiplied without upcasting: still the float32 Hessian
+    (every product of two half-precision numbers is exact in float32)."""
+    x = torch.randn(3, 200, 48, generator=torch.Generator().manual_seed(0)).to(dtype)
+    stat = InputStatistic.empty("hessian", 48, device=device)
+    for batch in x:
+        stat.add(batch.to(device))
+    exact = x.double().reshape(-1, 48)
+    exact = 2 * exact.T @ exact / exact.shape[0]
+    assert stat.value.dtype == torch.float32
+    assert (stat.value.cpu().double() - exact).abs().max() < 1e-5 * exact.abs().max()
