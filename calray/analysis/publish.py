@@ -31,6 +31,7 @@ from calray.analysis.figures import (
 )
 from calray.analysis.load import dense_scores, open_experiment
 from calray.analysis.report import Report
+from calray.analysis.scaling import ScalingStudy, scaling_figure
 from calray.errors import CalrayError
 
 FORMATS = ("md", "csv", "tex")
@@ -86,6 +87,19 @@ def publish(report: Report, out: str | Path, *, formats: Collection[str] = ("md"
     write_atomic(out, report.markdown(command=command, figures=blocks).encode())
     tables = report_tables(report) + [figure_export(f) for f in drawn if f.name == "pareto"]
     done.tables = write_tables(tables, out, formats)
+    return done
+
+
+def publish_scaling(study: ScalingStudy, out: str | Path, *, formats: Collection[str] = ("md",), figures: bool = True,
+                    command: str | None = None) -> Published:
+    """Write a scaling study's report ``out``, its figure and (in ``formats``) its tables."""
+    out = Path(out)
+    done = Published(out)
+    blocks: dict[str, str] = {}
+    if figures:
+        blocks, done.figures = write_figures([scaling_figure(study)], out)
+    write_atomic(out, study.markdown(command=command, figures=blocks).encode())
+    done.tables = write_tables(study.tables(), out, formats)
     return done
 
 

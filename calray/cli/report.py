@@ -4,6 +4,7 @@ figures, and the tables as CSV and LaTeX.
     calray report --experiment calray-demo --default toy:web --out report.md
     calray report --experiment calray-demo --out paper/report.md --format md,csv,tex --pareto general,code
     calray report --tracking-uri http://mlflow.cluster:5000 --experiment paper-scan --scan paper-scan --sweep all
+    calray report --scaling --experiment toy-scaling --out scaling.md       # jobs/scaling.py's study: retention vs size
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def register(subparsers: Any) -> None:
                    help="comma-separated outputs besides the figures: md, csv, tex (default: md; csv and tex need --out)")
     p.add_argument("--no-figures", action="store_true", help="write no figures")
     p.add_argument("--pareto", metavar="X,Y", help="the two dimensions of the Pareto figure (default: general,math)")
+    p.add_argument("--scaling", action="store_true",
+                   help="the experiment is a scaling study (jobs/scaling.py): report each model's scan and mixtures and "
+                        "draw retention against model size")
+    p.add_argument("--target", help="with --scaling: the pruning target to report (a sparsity or n:m) when there are several")
     add_tracking_options(p)
     p.set_defaults(func=run)
 
@@ -44,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     pareto = _pareto(args.pareto)
     if args.out is None and formats - {"md"}:
         raise CalrayError(f"--format {args.format} writes files: give --out report.md (the tables go beside it)")
+    if args.scaling:
+        return _scaling(args, formats)
+    if args.target is not None:
+        raise CalrayError("--target selects a pruning target of a scaling study: give it with --scaling")
     report = build_report(args.tracking_uri, args.experiment, scan=args.scan, sweep=args.sweep, default=args.default)
     command = _command(args, ("tracking_uri", "experiment", "scan", "sweep", "default"))
     if not args.out:
@@ -53,6 +62,23 @@ def run(args: argparse.Namespace) -> int:
 
     done = publish(report, Path(args.out), formats=formats, figures=not args.no_figures, command=command, pareto=pareto)
     print(f"wrote {done.summary()}: {len(report.trials.rows)} trials of {len(report.scans) + len(report.sweeps)} sweeps")
+    return 0
+
+
+def _scaling(args: argparse.Namespace, formats: set[str]) -> int:
+    from calray.analysis.scaling import build_scaling
+
+    if args.scan or args.sweep or args.pareto:
+        raise CalrayError("--scaling reads every model's newest scan and mixture sweep; drop --scan, --sweep and --pareto")
+    study = build_scaling(args.tracking_uri, args.experiment, target=args.target, default=args.default)
+    command = _command(args, ("tracking_uri", "experiment", "target", "default"), flags=("--scaling",))
+    if not args.out:
+        print(study.markdown(command=command))
+        return 0
+    from calray.analysis.publish import publish_scaling
+
+    done = publish_scaling(study, Path(args.out), formats=formats, figures=not args.no_figures, command=command)
+    print(f"wrote {done.summary()}: {len(study.trials.rows)} trials of {len(study.models)} models")
     return 0
 
 
@@ -76,6 +102,6 @@ def _pareto(text: str | None) -> list[str] | None:
     return dims
 
 
-def _command(args: argparse.Namespace, keys: tuple[str, ...]) -> str:
+def _command(args: argparse.Namespace, keys: tuple[str, ...], *, flags: tuple[str, ...] = ()) -> str:
     given = [(f"--{k.replace('_', '-')}", getattr(args, k)) for k in keys if getattr(args, k) is not None]
-    return shlex.join(["calray", "report", *(x for kv in given for x in kv)])
+    return shlex.join(["calray", "report", *flags, *(x for kv in given for x in kv)])

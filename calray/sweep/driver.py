@@ -31,12 +31,13 @@ from typing import Any
 from calray import __version__
 from calray.config import validate
 from calray.errors import CalrayError
+from calray.models import parameter_count
 from calray.sweep.callbacks import ProgressCallback, TrackingCallback, error_line, record_completed, trial_key
 from calray.sweep.config import SweepConfig
 from calray.sweep.objective import OBJECTIVE
 from calray.sweep.plan import SweepPlan, plan_sweep
 from calray.sweep.results import SweepResult, TrialRecord
-from calray.sweep.tracking import KIND, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
+from calray.sweep.tracking import KIND, MODEL_PARAMETERS, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
 
 log = logging.getLogger("calray.sweep")
 
@@ -133,7 +134,8 @@ def run_sweep(
             SWEEP_ID, sweep_id, name=f"{config.name} {sweep_id}",
             tags={KIND: "sweep", "calray.git_commit": git_commit(), "calray.version": __version__,
                   "calray.model_fingerprint": capacity.get("model_fingerprint", ""), "calray.dense_run": dense_run,
-                  "calray.sweep_dir": str(sweep_dir), SOURCE_DIMENSIONS: json.dumps(source_dimensions(plan.space.sources))},
+                  "calray.sweep_dir": str(sweep_dir), SOURCE_DIMENSIONS: json.dumps(source_dimensions(plan.space.sources)),
+                  **({MODEL_PARAMETERS: str(n)} if (n := parameter_count(plan.model_dir)) else {})},
             params={**plan.common_params(), "num_trials": plan.num_trials, "sources": list(plan.space.sources)},
         )
         if not resume:
