@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -167,13 +168,17 @@ def train(cfg: ToyTrainConfig, out_dir: str | Path, *, threads: int = 1, progres
         from calray.errors import CalrayError
 
         raise CalrayError(f"save dtype {save_dtype!r} is not float32 or float16")
-    previous_threads = torch.get_num_threads()
+    previous_threads, previous_deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
+    if device != "cpu":  # deterministic CUDA kernels (cuBLAS needs its workspace set before CUDA starts)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     try:
         with torch.enable_grad():
             return _train(cfg, Path(out_dir), threads=threads, progress=progress, device=device, save_dtype=save_dtype)
     finally:
         torch.set_num_threads(previous_threads)
+        torch.use_deterministic_algorithms(previous_deterministic)
 
 
 def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool, device: str, save_dtype: str) -> dict[str, Any]:
