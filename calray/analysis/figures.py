@@ -347,6 +347,7 @@ def _bars(figure: FigureData, b: Bars, figure_class: Any) -> Figure:
         values = np.array(s.values, dtype=float)
         lows, highs = np.array(s.low, dtype=float), np.array(s.high, dtype=float)
         err = np.vstack([np.where(np.isfinite(lows), values - lows, 0.0), np.where(np.isfinite(highs), highs - values, 0.0)])
+        err = np.clip(np.nan_to_num(err), 0.0, None)  # an interval that misses its mean draws no negative bar
         ax.bar(xs, np.nan_to_num(values), width, label=f"{s.what}: {short_label(s.label)}" if s.what != s.label else s.what,
                color=colours[k], yerr=err, capsize=2, error_kw={"linewidth": 0.8})
     ax.set_xticks(range(len(b.groups)), b.groups)
@@ -397,7 +398,8 @@ def _lines(figure: FigureData, lines: Lines, figure_class: Any) -> Figure:
         style = {"color": "black", "linewidth": 2.0, "linestyle": "-", "marker": "s"} if tag is None else {
             "color": TAG_COLOURS.get(tag, OTHER_COLOUR), "linewidth": 1.2, "linestyle": styles[k % len(styles)], "marker": "o"}
         for ax, panel in zip(axes, lines.panels, strict=True):
-            (handle,) = ax.plot(lines.sizes, lines.lines[label][panel], markersize=3, label=label, **style)
+            legend = label if tag is None else f"{label} ({tag})"
+            (handle,) = ax.plot(lines.sizes, lines.lines[label][panel], markersize=3, label=legend, **style)
         handles.append(handle)
     for ax, panel in zip(axes, lines.panels, strict=True):
         if lines.log_x:

@@ -66,7 +66,7 @@ class ToyTrainConfig(StrictModel):
 
 # The toy model family: one generated world, one tokenizer, the same 9M training tokens, three
 # sizes. ``base`` is the shipped model (the defaults above); the others change only the
-# architecture and the peak learning rate, each the best of a small sweep (analysis/toy_family.md).
+# architecture and the peak learning rate, each the best of a small sweep (the cards in calray/toy/model-*/).
 SIZES: dict[str, dict[str, Any]] = {
     "small": dict(hidden_size=96, intermediate_size=256, num_layers=3, num_heads=4, lr=5e-3),
     "base": {},
