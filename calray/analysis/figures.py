@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -257,7 +257,7 @@ def pareto_figure(rows: Sequence[TrialRow], *, dimensions: Sequence[str], tags: 
     and its points labelled."""
     x, y = pareto_axes(dimensions, axes)
     stats = by_mixture(rows, dimensions)
-    coords = {i: (m.mean(x), m.mean(y)) for i, m in enumerate(stats)}
+    coords: dict[Hashable, Sequence[float]] = {i: (m.mean(x), m.mean(y)) for i, m in enumerate(stats)}
     front = set(pareto_front(coords))
     points = [Point(m.label, m.mean(x), m.mean(y), len(m.sources) == 1, tags.get(m.label) if len(m.sources) == 1 else None,
                     i in front) for i, m in enumerate(stats)]

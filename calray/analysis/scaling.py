@@ -212,9 +212,9 @@ def build_scaling(tracking_uri: str | None, experiment: str, *, target: str | No
             by_model.setdefault(rows_of[s.sweep_id][0].setting.get("model", "?"), []).append(s)
     chosen: list[SweepInfo] = []
     for sweeps in by_model.values():
-        scans = [s for s in sweeps if s.is_scan]
-        others = [s for s in sweeps if not s.is_scan]
-        chosen += [max(group, key=lambda s: s.start_time) for group in (scans, others) if group]
+        scan_sweeps = [s for s in sweeps if s.is_scan]
+        mixture_sweeps = [s for s in sweeps if not s.is_scan]
+        chosen += [max(group, key=lambda s: s.start_time) for group in (scan_sweeps, mixture_sweeps) if group]
     trials = read_trials(tracker, chosen).prefer_scans()
     others = {p: sorted({r.setting.get(p, "?") for r in trials.rows}) for p in SETTING_PARAMS if p != "model"}
     differ = {p: v for p, v in others.items() if len(v) > 1}
@@ -229,11 +229,11 @@ def build_scaling(tracking_uri: str | None, experiment: str, *, target: str | No
     for model, sweeps in by_model.items():
         ids = {s.sweep_id for s in chosen if s in sweeps}
         rows = [r for r in trials.rows if r.sweep_id in ids]
-        scans = [r for r in rows if any(s.sweep_id == r.sweep_id and s.is_scan for s in sweeps)]
-        if not scans:
+        scan_rows = [r for r in rows if any(s.sweep_id == r.sweep_id and s.is_scan for s in sweeps)]
+        if not scan_rows:
             raise CalrayError(f"model {model!r} has no single-source scan in experiment {experiment!r}")
         models.append(ModelScan(model, _parameters(tracker, model, sweeps), rows,
-                                single_source_table(scans, dimensions=dims, source_dimensions=trials.source_dimensions),
+                                single_source_table(scan_rows, dimensions=dims, source_dimensions=trials.source_dimensions),
                                 comparison_table(rows, dimensions=dims, default=default)))
     models.sort(key=lambda s: (s.parameters is None, s.parameters or 0))
     setting = {p: v[0] for p, v in others.items() if v}
@@ -242,7 +242,7 @@ def build_scaling(tracking_uri: str | None, experiment: str, *, target: str | No
 
 def _target(row: TrialRow) -> str:
     n_m = row.setting.get("n_m")
-    return n_m if n_m not in (None, "None", "null") else str(row.setting.get("sparsity", "?"))
+    return n_m if n_m is not None and n_m not in ("None", "null") else str(row.setting.get("sparsity", "?"))
 
 
 def _parameters(tracker: Tracker, model: str, sweeps: Sequence[SweepInfo]) -> int | None:

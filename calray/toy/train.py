@@ -193,7 +193,7 @@ def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool, devi
     model = LlamaForCausalLM(model_config(cfg, tokenizer))  # initialised on the CPU: the same weights on any device
     if device != "cpu":
         torch.backends.cuda.matmul.allow_tf32 = False
-        model.to(device)
+        torch.nn.Module.to(model, device)  # (transformers' typed ``to`` wrapper rejects a device string)
         windows = windows.to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -226,9 +226,9 @@ def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool, devi
     bar.close()
 
     model.eval()
-    model.to("cpu")
+    torch.nn.Module.to(model, "cpu")
     if save_dtype == "float16":
-        model.to(torch.float16)
+        torch.nn.Module.to(model, torch.float16)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
