@@ -186,7 +186,7 @@ def scaling_figure(study: ScalingStudy) -> FigureData:
     caption = (f"Retention vs model size ({x}; " + ", ".join(f"{s.model} {_size(s.parameters)}" for s in study.models)
                + "), per dimension: a line per calibration source alone (coloured by its tag) and the uniform mix (black).")
     return FigureData("scaling", "Retention vs model size", caption,
-                      Lines(panels, sizes, [_name(s) for s in study.models], lines, tags, known))
+                      Lines(panels, sizes, [f"{s.model}\n{_size(s.parameters)}" for s in study.models], lines, tags, known))
 
 
 def build_scaling(tracking_uri: str | None, experiment: str, *, target: str | None = None,
@@ -267,7 +267,7 @@ def _size(parameters: int | None) -> str:
         return "size unknown"
     if parameters >= 1e9:
         return f"{parameters / 1e9:.1f}B"
-    return f"{parameters / 1e6:.2f}M" if parameters >= 1e6 else f"{parameters / 1e3:.1f}k"
+    return f"{parameters / 1e6:.2f}M" if parameters >= 1e5 else f"{parameters / 1e3:.1f}k"
 
 
 def _name(scan: ModelScan) -> str:

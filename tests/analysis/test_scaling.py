@@ -52,7 +52,7 @@ def test_each_model_gets_its_tables_and_the_own_domain_verdict(store):
     mid = study.models[1]
     assert mid.single.best["code"].source == "g1" and mid.own_best() == (2, 3)
     findings = study.findings()
-    assert findings[0] == "The own-domain pattern holds at 2 of 3 sizes (small (1.0k): yes, mid (10.0k): no, big (100.0k): yes)."
+    assert findings[0] == "The own-domain pattern holds at 2 of 3 sizes (small (1.0k): yes, mid (10.0k): no, big (0.10M): yes)."
     # uniform total vs best single total per model: small 65 vs 53.3, mid 66 vs 66.7, big 67 vs 63.3
     assert findings[1].startswith("The uniform mix beats the best single source at some sizes only (total retention, small "
                                   "(1.0k) +11.7")
