@@ -3,6 +3,7 @@ family and several pruning targets, one pool per model, every trial tracked in M
 
     ray job submit --working-dir . -- python jobs/scaling.py --config jobs/configs/qwen_scaling.yaml
     python jobs/scaling.py --config jobs/configs/tiny_scaling.yaml --smoke-test          # what CI runs
+    python jobs/scaling.py --config jobs/configs/toy_scaling.yaml --report scaling.md    # the toy family, offline
 
 The config (``calray.sweep.studies.ScalingConfig``): ``models``, ``sparsities`` and/or ``n_m``,
 and ``sweep`` (a sweep config without ``model``). Every sweep is validated before the first
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a field of every sweep, e.g. search.num_samples=8")
     parser.add_argument("--smoke-test", action="store_true", help="shrink every sweep to a smoke run (temporary MLflow)")
     parser.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray)")
+    parser.add_argument("--report", metavar="PATH", help="also write the scaling report (calray report --scaling) with its "
+                        "figure here, for the first pruning target")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -54,6 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     dims = results[0].dimensions if results else []
     print(format_table(["model", "target", "mixture", *dims, "total"], rows))
     print(f"records: {results[0].tracking_uri} (experiment {results[0].experiment!r})" if results else "no sweeps ran")
+    if args.report and results:
+        from calray.analysis.publish import publish_scaling
+        from calray.analysis.scaling import build_scaling
+
+        first = sweeps[0].prune
+        target = first.n_m or str(first.sparsity)
+        study = build_scaling(results[0].tracking_uri, results[0].experiment, target=target)
+        command = f"calray report --scaling --tracking-uri {results[0].tracking_uri} --experiment {results[0].experiment}"
+        done = publish_scaling(study, args.report, command=command)
+        print(f"report: {done.summary()}")
     return 0 if all(r.finished() for r in results) else 1
 
 

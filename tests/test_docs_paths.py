@@ -14,7 +14,7 @@ REPO_PATH = re.compile(r"(?<![\w/.${}~:-])((?:jobs|calray|analysis|benchmarks|te
 # A markdown document named by itself (README.md, toy_study.md): some file of that name must exist,
 # except the reports that the documented commands write.
 DOCUMENT = re.compile(r"(?<![\w/.-])([\w-]+\.md)\b")
-OUTPUTS = {"report.md", "paper.md"}
+OUTPUTS = {"report.md", "paper.md", "scaling.md"}
 
 
 def texts() -> list[Path]:

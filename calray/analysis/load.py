@@ -273,3 +273,14 @@ def _json(text: str | None, default: Any) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def dense_scores(tracker: Tracker, sweep: SweepInfo) -> dict[str, dict[str, float]]:
+    """The dense model's scores a sweep recorded on its parent run (``dense/<task>/<metric>``):
+    ``{task: {metric: score}}``, empty when it recorded none."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in sorted(tracker.client.get_run(sweep.run_id).data.metrics.items()):
+        if key.startswith("dense/") and key.count("/") >= 2:
+            task, metric = key[len("dense/"):].rsplit("/", 1)
+            out.setdefault(task, {})[metric] = float(value)
+    return out

@@ -9,7 +9,7 @@ the findings; ``Report.markdown()`` writes it up. ``calray report`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from calray.analysis.load import (
@@ -133,7 +133,10 @@ class Report:
                 + (", " + ", ".join(extra) if extra else "") + f" ({delta:+.1f} points over the best single source).")
 
     # --- the write-up -----------------------------------------------------------------------------
-    def markdown(self, *, command: str | None = None) -> str:
+    def markdown(self, *, command: str | None = None, figures: Mapping[str, str] | None = None) -> str:
+        """The report as markdown; ``figures`` adds blocks (embedded figures) at the end of the
+        sections named ``sources``, ``correlations``, ``mixtures`` and ``front``."""
+        extra = {k: [v] for k, v in (figures or {}).items()}
         t = self.trials
         head = [
             f"# Calibration data and capability retention: {t.experiment}",
@@ -153,6 +156,7 @@ class Report:
             markdown_table(*single_source_rows(self.single)),
             "Best single source per dimension, and whether it is one of that dimension's own sources:",
             markdown_table(*best_source_rows(self.single)),
+            *extra.get("sources", []),
         )
         correlations = _section(
             "2. Information metrics of the calibration set vs retention",
@@ -163,17 +167,20 @@ class Report:
             *([] if self.spearman_all is None else [
                 "Over every analysed trial (single sources and mixtures, seeds averaged per mixture):",
                 markdown_table(*spearman_rows(self.spearman_all)), *_notes(self.spearman_all)]),
+            *extra.get("correlations", []),
         )
         default = f" vs the default source {self.default}" if self.default else ""
         mixtures = _section(
             "3. Mixtures vs single sources",
             f"Best mixture found (highest total) vs the uniform mix of the swept sources vs the best single source{default}.",
             markdown_table(*comparison_rows(self.comparison, self.dimensions)),
+            *extra.get("mixtures", []),
         )
         front = _section(
             "4. Pareto front over dimensions",
             "Mixtures (and single sources) that no other analysed mixture beats on every dimension.",
             markdown_table(*pareto_rows(self.front, self.dimensions)),
+            *extra.get("front", []),
         )
         return "\n".join(head) + "\n" + sources + correlations + mixtures + front
 

@@ -3,7 +3,9 @@
 Dense evaluation, the single-source scan, a small Optuna sweep over mixtures, all recorded in
 MLflow (``mlflow.db`` in the working directory); prints the source x dimension retention
 table, the Spearman table of information metrics vs retention over the scan (calray.analysis),
-the best mixture vs the best single source vs the default, and how to open MLflow.
+the best mixture vs the best single source vs the default, and how to open MLflow; writes the
+paper-style report with its figures (``report.md`` and ``report_figures/``, as ``calray
+report`` does) in a few seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def register(subparsers: Any) -> None:
                               description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a demo setting (see calray.sweep.demo.DemoSettings), e.g. sweep_trials=20")
+    p.add_argument("--report", default="report.md", metavar="PATH",
+                   help="write the report with its figures here (default: report.md; '' for none)")
     add_tracking_options(p, experiment_default="calray-demo")
     p.set_defaults(func=run)
 
@@ -37,7 +41,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"calray demo: {settings.model} at {settings.sparsity:g} sparsity ({settings.method}); records in {uri}")
     report = run_demo(settings, tracking_uri=uri, experiment=args.experiment)
     print_report(report, uri=uri, experiment=args.experiment)
+    if args.report:
+        write_report(report, args.report, uri=uri, experiment=args.experiment)
     return 0
+
+
+def write_report(report: Any, path: str, *, uri: str, experiment: str) -> None:
+    """The demo's scan and sweep as ``calray report`` writes them: markdown and figures."""
+    import shlex
+    from pathlib import Path
+
+    from calray.analysis import build_report
+    from calray.analysis.publish import publish
+
+    selection = ["--scan", report.scan.sweep_id, "--sweep", report.sweep.sweep_id, "--default", report.default_source]
+    command = shlex.join(["calray", "report", "--tracking-uri", uri, "--experiment", experiment, *selection, "--out", path])
+    study = build_report(uri, experiment, scan=report.scan.sweep_id, sweep=report.sweep.sweep_id, default=report.default_source)
+    done = publish(study, Path(path), command=command)
+    print(f"\nThe report, with {len(done.figures) // 2} figures: {done.markdown} (again, or as CSV/LaTeX tables: {command} "
+          "--format md,csv,tex)")
 
 
 
@@ -65,7 +87,6 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
           f"recorded in MLflow experiment {experiment!r}. To browse them:")
     print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1     # then open http://127.0.0.1:5000")
     print("  calray runs --experiment " + experiment + "               # the latest sweep's trials as a table")
-    print(f"  calray report --tracking-uri {uri} --experiment {experiment} --default {report.default_source} --out report.md")
 
 
 def print_spearman(scan: Any, *, uri: str, experiment: str) -> None:

@@ -61,7 +61,7 @@ class SearchConfig(StrictModel):
     - ``optuna``: multivariate TPE (seeded) over the flat-Dirichlet parameters;
     - ``random``: uniform mixtures (flat Dirichlet), seeded;
     - ``grid``: every mixture with weights k / ``resolution`` (within the bounds);
-    - ``list``: the explicit ``mixtures``;
+    - ``list``: the explicit ``mixtures`` (``uniform``: every source at the same weight);
     - ``sources``: every source alone, once per calibration seed (the single-source scan).
 
     ``num_samples`` counts the optuna / random trials, seed points included; with

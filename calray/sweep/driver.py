@@ -39,6 +39,7 @@ from calray.cluster import PoolClient, start_pool
 from calray.config import validate
 from calray.data import get_source
 from calray.errors import CalrayError
+from calray.models import parameter_count
 from calray.sweep.callbacks import (
     ProgressCallback,
     TrackingCallback,
@@ -53,7 +54,7 @@ from calray.sweep.objective import OBJECTIVE
 from calray.sweep.plan import SweepPlan, plan_sweep
 from calray.sweep.results import SweepResult, TrialRecord
 from calray.sweep.search import build_search
-from calray.sweep.tracking import KIND, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
+from calray.sweep.tracking import KIND, MODEL_PARAMETERS, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
 from calray.sweep.trial import LIMIT_KEY, run_trial
 
 if TYPE_CHECKING:
@@ -150,7 +151,8 @@ def run_sweep(
             SWEEP_ID, sweep_id, name=f"{config.name} {sweep_id}",
             tags={KIND: "sweep", "calray.git_commit": git_commit(), "calray.version": __version__,
                   "calray.model_fingerprint": capacity.get("model_fingerprint", ""), "calray.dense_run": dense_run,
-                  "calray.sweep_dir": str(sweep_dir), SOURCE_DIMENSIONS: json.dumps(source_dimensions(plan.space.sources))},
+                  "calray.sweep_dir": str(sweep_dir), SOURCE_DIMENSIONS: json.dumps(source_dimensions(plan.space.sources)),
+                  **({MODEL_PARAMETERS: str(n)} if (n := parameter_count(plan.model_dir)) else {})},
             params={**plan.common_params(), "num_trials": plan.num_trials, "sources": list(plan.space.sources)},
         )
         if not resume:

@@ -124,7 +124,7 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
     points: list[dict[str, float]] = []
     if search.algorithm == "list":
         for m in search.mixtures:
-            weights = parse_mixture(m).as_dict()
+            weights = space.uniform() if m == "uniform" else parse_mixture(m).as_dict()  # "uniform": every source alike
             points.append(space.check(weights))
         points = unique(points)
     elif search.algorithm == "grid":

@@ -52,11 +52,15 @@ def single_source_config(config: SweepConfig, *, seeds: list[int] | None = None)
 
 
 class ScalingConfig(StrictModel):
-    """``sweep``: a sweep config (any fields but ``model``); run once per model and target."""
+    """``sweep``: a sweep config (any fields but ``model``); run once per model and target.
+    ``mixtures`` (e.g. ``[uniform]``, or ``{toy:gsm: 0.5, toy:web: 0.5}``): also run these
+    mixtures of the sweep's sources on every model and target, as a second sweep (algorithm
+    ``list``, the first calibration seed) named ``<sweep>-mix``."""
 
     models: list[str] = Field(min_length=1)
     sparsities: list[float] | None = None
     n_m: list[str] | None = None
+    mixtures: list[dict[str, float] | str] = []
     sweep: dict[str, Any]
 
     @field_validator("sweep")
@@ -91,7 +95,21 @@ def scaling_sweeps(path: str | Path, *, overrides: Sequence[str] = ()) -> list[S
             short = Path(model).name.replace(":", "-")
             data["name"] = f"{data.get('name', 'scaling')}-{short}-{target['sparsity'] or target['n_m'].replace(':', 'of')}"
             sweeps.append(load_sweep_config(data=data, overrides=overrides, base=path.resolve().parent))
+            if study.mixtures:
+                sweeps.append(load_sweep_config(data=mixture_sweep(data, study.mixtures), overrides=overrides,
+                                                base=path.resolve().parent))
     return sweeps
+
+
+def mixture_sweep(data: dict[str, Any], mixtures: list[dict[str, float] | str]) -> dict[str, Any]:
+    """The sweep ``data`` running only ``mixtures`` (algorithm ``list``) with its first seed."""
+    calibration = dict(data.get("calibration", {}))
+    seeds = calibration.pop("seeds", None)
+    if seeds:
+        calibration["seed"] = seeds[0]
+    search = {k: v for k, v in data.get("search", {}).items() if k in ("seed", "max_concurrent")}
+    return {**data, "name": f"{data['name']}-mix", "calibration": calibration,
+            "search": {**search, "algorithm": "list", "mixtures": list(mixtures)}}
 
 
 def run_scaling(sweeps: list[SweepConfig]) -> list[SweepResult]:

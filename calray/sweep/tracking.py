@@ -11,7 +11,9 @@ record each trial exactly once:
 - ``calray.dense_key`` = model fingerprint / capability-map digest / eval seed on the dense
   run, reused by every later sweep of that model and map;
 - ``calray.source_dimensions`` on the parent: JSON {source: its dimension tag}, so analyses
-  (calray.analysis) know each dimension's own sources without the sources' registrations.
+  (calray.analysis) know each dimension's own sources without the sources' registrations;
+- ``calray.model_parameters`` on the parent: the model's parameter count (from its
+  safetensors headers; absent when no local checkpoint), the x axis of scaling figures.
 
 The default store is ``sqlite:///mlflow.db`` in the working directory (MLflow 3 refuses a
 bare file store); artifacts go to ``mlartifacts/`` beside the database file.
@@ -43,6 +45,7 @@ SWEEP_ID = "calray.sweep_id"
 TRIAL_KEY = "calray.trial_key"
 DENSE_KEY = "calray.dense_key"
 SOURCE_DIMENSIONS = "calray.source_dimensions"
+MODEL_PARAMETERS = "calray.model_parameters"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 _BAD_KEY = re.compile(r"[^\w./\- :]")

@@ -10,6 +10,9 @@ splits. On top of them:
 - ``TASKS``: evaluation records per dimension (perplexity documents, multiple-choice items,
   math problems, code tasks with hidden tests);
 - ``MODEL_DIR``: the shipped model (Hugging Face format, float32) trained on this world;
+- ``FAMILY``: the toy model family, three sizes trained on the same world and tokens
+  (``small`` 0.53M parameters, ``base`` = ``MODEL_DIR`` 2.2M, ``large`` 7.9M); the model
+  names ``toy:small``, ``toy`` (``toy:base``) and ``toy:large`` (``calray.models``);
 - ``calray.toy.train`` (imports torch): the tokenizer and model training behind
   ``calray toy build``.
 
@@ -28,8 +31,12 @@ from calray.toy.tasks import TASKS, ToyTask, task
 from calray.toy.world import World, build_world
 
 MODEL_DIR = Path(__file__).parent / "model"
+# The family's checkpoints by size; small and large are stored in float16 (calray.models reads
+# them back as float32 through the calray cache).
+FAMILY = {"small": Path(__file__).parent / "model-small", "base": MODEL_DIR, "large": Path(__file__).parent / "model-large"}
 
 __all__ = [
+    "FAMILY",
     "MODEL_DIR",
     "CODE_STOP",
     "DEFAULT_SEED",

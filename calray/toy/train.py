@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,28 @@ class ToyTrainConfig(StrictModel):
     @property
     def steps(self) -> int:
         return max(1, self.tokens // self.batch_tokens)
+
+
+# The toy model family: one generated world, one tokenizer, the same 9M training tokens, three
+# sizes. ``base`` is the shipped model (the defaults above); the others change only the
+# architecture and the peak learning rate, each the best of a small sweep (the cards in calray/toy/model-*/).
+SIZES: dict[str, dict[str, Any]] = {
+    "small": dict(hidden_size=96, intermediate_size=256, num_layers=3, num_heads=4, lr=5e-3),
+    "base": {},
+    "large": dict(hidden_size=384, intermediate_size=1024, num_layers=4, num_heads=8, lr=1e-3),
+}
+
+
+SHIPPED_DTYPE = {"small": "float16", "base": "float32", "large": "float16"}  # how each is stored in calray/toy
+
+
+def size_config(size: str, **overrides: Any) -> ToyTrainConfig:
+    """The training config of one member of the toy family (``SIZES``), with ``overrides``."""
+    if size not in SIZES:
+        from calray.errors import CalrayError
+
+        raise CalrayError(f"toy model size {size!r} is not one of {', '.join(SIZES)}; pick one of those")
+    return ToyTrainConfig(**{**SIZES[size], **overrides})
 
 
 def build_tokenizer(texts: list[str], vocab_size: int, *, max_length: int | None = None) -> PreTrainedTokenizerFast:
@@ -130,23 +153,35 @@ def _lr_at(step: int, cfg: ToyTrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train(cfg: ToyTrainConfig, out_dir: str | Path, *, threads: int = 1, progress: bool = True) -> dict[str, Any]:
+def train(cfg: ToyTrainConfig, out_dir: str | Path, *, threads: int = 1, progress: bool = True, device: str = "cpu",
+          save_dtype: str = "float32") -> dict[str, Any]:
     """Generate the data, train tokenizer and model, save both to ``out_dir`` (HF format).
 
     Returns (and writes to ``training.json``) what was done: config, tokens, time, final loss.
     Thread count and grad mode are set for the run only: callers (the CLI in tests, notebooks)
-    keep their own.
+    keep their own. ``device`` runs the steps on an accelerator (``cuda``): the same data,
+    initialisation and schedule, float32 arithmetic (TF32 off), so the model is the CPU one up
+    to rounding. ``save_dtype`` ``float16`` halves the checkpoint (the family's new members
+    ship so; ``calray.toy.model_dir`` reads them back as float32).
     """
-    previous_threads = torch.get_num_threads()
+    if save_dtype not in ("float32", "float16"):
+        from calray.errors import CalrayError
+
+        raise CalrayError(f"save dtype {save_dtype!r} is not float32 or float16")
+    previous_threads, previous_deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
+    if device != "cpu":  # deterministic CUDA kernels (cuBLAS needs its workspace set before CUDA starts)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     try:
         with torch.enable_grad():
-            return _train(cfg, Path(out_dir), threads=threads, progress=progress)
+            return _train(cfg, Path(out_dir), threads=threads, progress=progress, device=device, save_dtype=save_dtype)
     finally:
         torch.set_num_threads(previous_threads)
+        torch.use_deterministic_algorithms(previous_deterministic)
 
 
-def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool) -> dict[str, Any]:
+def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool, device: str, save_dtype: str) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     started = time.monotonic()
 
@@ -155,7 +190,11 @@ def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool) -> d
     windows = training_windows(tokenizer, cfg)
     log.info("data ready: %d windows of %d tokens in %.0fs", len(windows), cfg.seq_len, time.monotonic() - started)
 
-    model = LlamaForCausalLM(model_config(cfg, tokenizer))
+    model = LlamaForCausalLM(model_config(cfg, tokenizer))  # initialised on the CPU: the same weights on any device
+    if device != "cpu":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.nn.Module.to(model, device)  # (transformers' typed ``to`` wrapper rejects a device string)
+        windows = windows.to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -187,12 +226,17 @@ def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool) -> d
     bar.close()
 
     model.eval()
+    torch.nn.Module.to(model, "cpu")
+    if save_dtype == "float16":
+        torch.nn.Module.to(model, torch.float16)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     report = {
         "config": cfg.model_dump(),
         "threads": threads,
+        "device": device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
+        "saved_dtype": save_dtype,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps_done": len(losses),
         "tokens_seen": len(losses) * cfg.batch_tokens,

@@ -53,7 +53,8 @@ def test_bad_selections_are_one_clear_error(study, experiment, options, message)
 
 def test_calray_report_writes_markdown_and_errors_in_one_line(study, tmp_path, capsys):
     out = tmp_path / "report.md"
-    assert main(["report", "--tracking-uri", study.uri, "--experiment", "study", "--default", "src2", "--out", str(out)]) == 0
+    assert main(["report", "--tracking-uri", study.uri, "--experiment", "study", "--default", "src2", "--out", str(out),
+                 "--no-figures"]) == 0  # figures: test_figures.py
     assert capsys.readouterr().out.startswith(f"wrote {out}: 20 trials of 2 sweeps")
     text = out.read_text()
     assert text.startswith("# Calibration data and capability retention: study")

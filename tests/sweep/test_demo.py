@@ -1,6 +1,6 @@
 """`calray demo` end to end, on the tiny world instead of the toy (same code path, seconds):
 dense run, single-source scan, a sweep told the scan's results, the comparison, MLflow records,
-the scan's Spearman table, and `calray report` (calray.analysis) on the store the demo wrote."""
+the scan's Spearman table, the report with its figures it writes, and `calray report` on its store."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     settings = {"model": str(model_dir), "setup_modules": "[tests.sweep.world]", "sources": "['tiny:*']",
                 "default_source": "tiny:words", "capability_map": "tiny", "limit": "null", "nsamples": "8", "seqlen": "32",
                 "sweep_trials": "3", "eval_batch_size": "4"}
-    argv = ["demo", "--tracking-uri", uri, *(x for k, v in settings.items() for x in ("--set", f"{k}={v}"))]
+    written = tmp_path / "demo" / "report.md"
+    argv = ["demo", "--tracking-uri", uri, "--report", str(written),
+            *(x for k, v in settings.items() for x in ("--set", f"{k}={v}"))]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Dense model, per task:" in out and "tiny_mc" in out
@@ -46,13 +48,27 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     # the scan's single sources were told to Optuna, not run again: the sweep's trials are mixtures
     assert all(sum(float(v) > 0 for k, v in r.data.params.items() if k.startswith("weight/")) > 1 for r in trials)
 
+    # the demo ends by writing the report, its figures embedded
+    from calray.analysis import build_report
+
+    # a Pareto figure needs two dimensions with retention; the tiny map may define fewer
+    figures = ["retention", "spearman", "comparison"] + (["pareto"] if len(build_report(uri, "calray-demo").dimensions) > 1
+                                                          else [])
+    line = next((x for x in out.splitlines() if x.startswith("The report, with")), out[-500:])
+    assert line.startswith(f"The report, with {len(figures)} figures: {written} (again"), line
+    demo_text = written.read_text()
+    assert demo_text.count("](report_figures/") == 2 * len(figures)  # the PNG embedded, the SVG linked
+    for figure in figures:
+        assert f"](report_figures/{figure}.png)" in demo_text, figure
+        assert (written.parent / "report_figures" / f"{figure}.svg").is_file()
+
     # the analysis layer reads the demo's store back: the same runs, the paper's tables
     report = tmp_path / "report.md"
-    assert (
-        main(["report", "--tracking-uri", uri, "--experiment", "calray-demo", "--default", "tiny:words", "--out", str(report)])
-        == 0
-    )
+    assert main(["report", "--tracking-uri", uri, "--experiment", "calray-demo", "--default", "tiny:words", "--out", str(report),
+                 "--no-figures"]) == 0
     text = report.read_text()
+    findings = text.split("## Findings")[1].split("## 1.")[0]
+    assert findings == demo_text.split("## Findings")[1].split("## 1.")[0] and "best mixture found" in findings
     assert "trials analysed: 6 (3 single-source, 3 mixtures)" in text
     assert "| tiny:numbers | math |" in text  # the source's dimension tag, recorded by the sweep
     assert "| default (tiny:words) | tiny:words |" in text and "## 4. Pareto front" in text

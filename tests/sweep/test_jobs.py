@@ -20,7 +20,7 @@ from calray.sweep.studies import scaling_sweeps, single_source_config, smoke_ove
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "jobs" / "configs"
 SWEEPS = ["paper_scan.yaml", "paper_sweep.yaml", "tiny_sweep.yaml"]
-SCALING = ["qwen_scaling.yaml", "tiny_scaling.yaml"]
+SCALING = ["qwen_scaling.yaml", "tiny_scaling.yaml", "toy_scaling.yaml"]
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -48,8 +48,22 @@ def test_the_paper_settings_are_the_papers():
 def test_scaling_configs_expand_to_one_sweep_per_model_and_target(name):
     sweeps = scaling_sweeps(CONFIGS / name)
     models = {s.model for s in sweeps}
-    assert len(sweeps) == len(models) * len({(s.prune.sparsity, s.prune.n_m) for s in sweeps}) >= 4
+    scans = [s for s in sweeps if s.search.algorithm == "sources"]
+    assert len(scans) == len(models) * len({(s.prune.sparsity, s.prune.n_m) for s in sweeps}) >= 3
     assert len({s.name for s in sweeps}) == len(sweeps)  # each sweep its own directory and parent run
+    mixes = [s for s in sweeps if s.search.algorithm == "list"]  # `mixtures`: one more sweep per scan
+    assert len(mixes) in (0, len(scans))
+    for scan, mix in zip(scans, mixes, strict=False):
+        assert mix.name == f"{scan.name}-mix" and mix.model == scan.model and mix.calibration.seed == scan.calibration.seeds[0]
+
+
+def test_the_toy_scaling_study_runs_each_source_and_their_uniform_mix_on_every_size():
+    from calray.sweep.plan import plan_sweep
+
+    sweeps = scaling_sweeps(CONFIGS / "toy_scaling.yaml")
+    assert [s.model for s in sweeps] == ["toy:small", "toy:small", "toy", "toy", "toy:large", "toy:large"]
+    mix = plan_sweep(sweeps[1], check_cluster=False)
+    assert mix.points == [{s: 1 / 8 for s in sweeps[1].space.sources}]  # "uniform": every source at 1/8
 
 
 @pytest.mark.slow
