@@ -29,10 +29,17 @@ PORT_FLAGS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: every socket stays bound until all are chosen, so the OS
+    cannot hand out the same port twice (Ray refuses a port given to two components)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _free_range(size: int, *, avoid: set[int]) -> int:
@@ -54,7 +61,7 @@ def _free_range(size: int, *, avoid: set[int]) -> int:
 class RayHead:
     def __init__(self, *, num_cpus: int = 2) -> None:
         self.temp = tempfile.mkdtemp(prefix="calray-rj-", dir="/tmp")  # short: socket paths have a length limit
-        self.ports = {flag: _free_port() for flag in PORT_FLAGS}
+        self.ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
         self.env.pop("RAY_ADDRESS", None)
         workers = _free_range(200, avoid=set(self.ports.values()))
