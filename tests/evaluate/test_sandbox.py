@@ -3,7 +3,12 @@ everything as it was. Fork bombs are bounded by RLIMIT_NPROC (16 processes) and 
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import shutil
+import subprocess
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -12,7 +17,7 @@ import pytest
 
 from calray.evaluate import CodeItem, CodeTask, SandboxLimits, run_program
 from calray.evaluate.fake import FakeLM
-from calray.evaluate.sandbox import UID_RANGE
+from calray.evaluate.sandbox import BOOT, UID_RANGE, _warn_if_weaker
 
 FAST = SandboxLimits(timeout_s=5)
 NO_GUARD = SandboxLimits(timeout_s=5, guard=False)  # prove the OS layers on their own
@@ -248,3 +253,54 @@ def test_in_process_network_fallback_closes_the_socket_module_underneath() -> No
         result = run_program(code, limits)
         assert not result.passed and result.network == "in-process", code
         assert "network access is disabled" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.isfile("/usr/bin/python3"),
+                    reason="needs root to become an unprivileged caller (setpriv) and a python3 every uid can run")
+def test_unprivileged_caller_keeps_its_own_files(tmp_path: Path) -> None:
+    """Run as a non-root user, the program has that user's uid: only the mount namespace (inside
+    a user namespace, capabilities dropped) stops it writing the caller's files."""
+    nobody = 65534
+    as_nobody = ["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"]
+    probe = subprocess.run([*as_nobody, "unshare", "--user", "--mount", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"the kernel refuses unprivileged namespaces here: {probe.stderr.decode().strip()}")
+    owned = Path(tempfile.mkdtemp(prefix="calray-owned-", dir="/var/tmp"))
+    work = tmp_path / "calray-sandbox-test"
+    try:
+        work.mkdir()
+        for path in (owned, work, tmp_path):
+            os.chown(path, nobody, nobody)
+        program = textwrap.dedent(
+            f"""
+            import subprocess
+            subprocess.run(["mount", "-o", "remount,rw", "/"], capture_output=True)  # no capabilities left
+            open({str(owned / "escaped")!r}, "w")
+            """
+        )
+        (work / "program.py").write_text(program)
+        read, write = os.pipe()
+        cfg = {"program": "program.py", "channel": write, "network": "namespace", "memory_bytes": 2**30,
+               "file_bytes": 2**20, "tmp_bytes": 2**20, "cpu_seconds": 10, "max_processes": 256, "uid": None,
+               "guard": False, "timeout_s": 10}
+        done = subprocess.run(
+            [*as_nobody, "/usr/bin/python3", "-I", "-S", str(BOOT), json.dumps(cfg)],
+            input=b"n0nce\n", cwd=work, pass_fds=(write,), capture_output=True, timeout=60,
+        )
+        os.close(write)
+        with os.fdopen(read, "rb") as channel:
+            report = channel.read().decode()
+        assert list(owned.iterdir()) == []
+        assert done.returncode != 0 and "Read-only file system" in done.stderr.decode(), done.stderr
+        assert "n0nce isolation network=namespace filesystem=private" in report and "n0nce passed" not in report
+    finally:
+        shutil.rmtree(owned, ignore_errors=True)
+
+
+def test_weaker_isolation_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="calray.evaluate.sandbox"):
+        _warn_if_weaker("in-process", "shared", SandboxLimits())
+        _warn_if_weaker("namespace", "partial:/data,/scratch", SandboxLimits())
+    text = caplog.text
+    assert "refused a network namespace" in text and "refused a private mount namespace" in text
+    assert "/tmp, /dev/shm" in text and "/data,/scratch" in text
