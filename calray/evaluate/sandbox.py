@@ -217,7 +217,6 @@ def _run_once(program: str, limits: SandboxLimits, python: str) -> ExecResult:
             "network": limits.network,
             "memory_bytes": limits.memory_mb * 2**20,
             "file_bytes": limits.file_mb * 2**20,
-            "tmp_bytes": limits.file_mb * 2**20,
             "cpu_seconds": int(limits.timeout_s) + 1,
             "max_processes": max_procs,
             "uid": uid,
@@ -237,8 +236,11 @@ def _run_once(program: str, limits: SandboxLimits, python: str) -> ExecResult:
         os.close(channel_w)
         channel_w = -1
         assert proc.stdin and proc.stdout and proc.stderr
-        proc.stdin.write(nonce + b"\n")  # the nonce never appears in argv or the environment
-        proc.stdin.close()
+        try:
+            proc.stdin.write(nonce + b"\n")  # the nonce never appears in argv or the environment
+            proc.stdin.close()
+        except BrokenPipeError:  # the boot died at once: its stderr says why
+            pass
         keep = limits.output_kb * 1024
         out, err, report = _Tail("stdout", keep), _Tail("stderr", keep), _Channel(nonce)
         streams: dict[int, _Tail | _Channel] = {proc.stdout.fileno(): out, proc.stderr.fileno(): err, channel_r: report}
@@ -250,6 +252,8 @@ def _run_once(program: str, limits: SandboxLimits, python: str) -> ExecResult:
             except ProcessLookupError:
                 pass
         returncode = proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
         if uid is not None and _uid_alive(uid):
             _kill_uid(python, uid)
         if not finished or "timeout" in report.lines:

@@ -5,9 +5,9 @@ network, PIDs and the filesystem (a supervisor stays outside the new PID namespa
 enforces the deadline); set resource limits; drop to the sandbox uid (as root) or drop every
 capability (otherwise); close ctypes, /proc and, with the guard, destructive calls through an
 audit hook; then run. The outcome goes to the private channel (an inherited pipe) as lines
-tagged with the nonce, which the program cannot read: it lives only in this function's frame
-and the audit hook refuses frames, gc, ctypes and /proc to the program. No line "passed"
-without the nonce counts, whatever the program prints or however it exits.
+tagged with the nonce, which lives only in ``main``'s frame (the audit hook refuses ctypes and
+/proc, the ways to it from outside the interpreter). No line "passed" without the nonce
+counts, whatever the program prints, writes to its descriptors or however it exits.
 """
 
 import ctypes
@@ -105,7 +105,7 @@ def isolate(cfg, as_root):
     workdir, filesystem = os.getcwd(), "shared"
     if flags & CLONE_NEWNS:
         try:
-            workdir, writable = private_filesystem(os.path.basename(os.getcwd()), cfg["tmp_bytes"])
+            workdir, writable = private_filesystem(os.path.basename(os.getcwd()), cfg["file_bytes"])
             filesystem = "partial:" + ",".join(writable) if writable else "private"
         except OSError:
             pass
@@ -236,7 +236,7 @@ def main():
         sys.stderr.write("calray-sandbox: program exited before its tests finished\n")
         sys.stderr.flush()
         exit_now(3)
-    except BaseException as exc:  # printed by the C printer: no frame access needed
+    except BaseException as exc:  # the usual traceback, less this harness's frame
         tb = exc.__traceback__
         exc.__traceback__ = tb.tb_next if tb else None  # drop this harness's frame
         sys.__excepthook__(type(exc), exc, exc.__traceback__)

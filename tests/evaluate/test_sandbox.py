@@ -281,7 +281,7 @@ def test_unprivileged_caller_keeps_its_own_files(tmp_path: Path) -> None:
         (work / "program.py").write_text(program)
         read, write = os.pipe()
         cfg = {"program": "program.py", "channel": write, "network": "namespace", "memory_bytes": 2**30,
-               "file_bytes": 2**20, "tmp_bytes": 2**20, "cpu_seconds": 10, "max_processes": 256, "uid": None,
+               "file_bytes": 2**20, "cpu_seconds": 10, "max_processes": 256, "uid": None,
                "guard": False, "timeout_s": 10}
         done = subprocess.run(
             [*as_nobody, "/usr/bin/python3", "-I", "-S", str(BOOT), json.dumps(cfg)],
