@@ -115,7 +115,7 @@ def test_yaml_aliases_that_are_fine_still_load() -> None:
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["eval", "--model", "toy", "--device", "cuda:7"], "cuda:7"),
+    (["eval", "--model", "toy", "--device", "cuda:7"], "--device cuda:7: torch sees"),
     (["eval", "--model", "toy", "--device", "gpu"], "unknown device 'gpu'"),
     (["eval", "--model", "toy", "--dtype", "bogus"], "unknown dtype 'bogus'"),
     (["ppl", "--model", "toy", "--text", "x.txt", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),

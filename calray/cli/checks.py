@@ -15,27 +15,27 @@ WEIGHT_OPTIONS = {"prune": ("model",), "ppl": ("model",), "eval": ("model", "den
 ADAPTED = {"prune", "ppl"}
 
 
-def check_device(device: str) -> None:
+def check_device(device: str, option: str = "--device") -> None:
     """``device`` names a device torch can use here (a CUDA index below the GPU count)."""
     import torch
 
     try:
         parsed = torch.device(device)
     except RuntimeError:
-        raise CalrayError(f"unknown device {device!r}; use cpu or cuda (cuda:0, ...)") from None
+        raise CalrayError(f"{option}: unknown device {device!r}; use cpu or cuda (cuda:0, ...)") from None
     if parsed.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise CalrayError(f"device {device!r} was asked for but torch sees no CUDA GPU; use --device cpu")
+            raise CalrayError(f"{option} {device}: torch sees no CUDA device here; use {option} cpu")
         if parsed.index is not None and parsed.index >= count:
-            raise CalrayError(f"device {device!r} does not exist: torch sees {count} GPU(s), cuda:0 to cuda:{count - 1}")
+            raise CalrayError(f"{option} {device}: torch sees {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
 
 
 def check_options(args: argparse.Namespace) -> None:
     for name in ("device", "storage_device"):
         value = getattr(args, name, None)
         if isinstance(value, str):
-            check_device(value)
+            check_device(value, "--" + name.replace("_", "-"))
     dtype = getattr(args, "dtype", None)
     if isinstance(dtype, str):
         from calray.prune.model_io import torch_dtype
