@@ -22,7 +22,7 @@ from typing import Any
 
 from calray.errors import CalrayError
 from calray.sweep.simplex import mixture_label
-from calray.sweep.tracking import KIND, PARENT, SOURCE_DIMENSIONS, SWEEP_ID, Tracker
+from calray.sweep.tracking import KIND, PARENT, SOURCE_DIMENSIONS, SWEEP_ID, Tracker, require_store
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,9 @@ def _null_nan(value: Any) -> Any:
 
 # --- reading MLflow -------------------------------------------------------------------------------
 def open_experiment(tracking_uri: str | None, experiment: str) -> Tracker:
-    """A read-only ``Tracker`` on an existing experiment (never creates one)."""
+    """A read-only ``Tracker`` on an existing experiment (never creates one, nor the store)."""
     tracker = Tracker(tracking_uri, experiment)
+    require_store(tracker.uri)
     found = tracker.client.get_experiment_by_name(experiment)
     if found is None:
         names = sorted(e.name for e in tracker.client.search_experiments())

@@ -46,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """The handler, with a ``--threads N`` option applied for its run only: commands also run
-    in-process (tests, the demo), where a changed thread count would outlive them."""
+    """The handler, its shared options checked first (``calray.cli.checks``), with a ``--threads
+    N`` option applied for its run only: commands also run in-process (tests, the demo), where a
+    changed thread count would outlive them."""
+    from calray.cli.checks import check_options
+
+    check_options(args)
     threads = getattr(args, "threads", None)
     if threads is None:
         return int(args.func(args) or 0)

@@ -40,12 +40,12 @@ def resolve_run(tracker: Any, prefix: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from calray.analysis.load import open_experiment
     from calray.sweep.export import export_run
-    from calray.sweep.tracking import Tracker
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    tracker = Tracker(args.tracking_uri, args.experiment)
+    tracker = open_experiment(args.tracking_uri, args.experiment)  # reads only: never creates a store
     run_id = resolve_run(tracker, args.run)
     path = export_run(run_id, args.out, tracking_uri=tracker.uri, experiment=args.experiment)
     print(f"exported run {run_id} to {path}")

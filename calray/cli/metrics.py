@@ -30,12 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_model(name: str, device: str) -> Any:
-    from transformers import AutoModelForCausalLM
+    from calray.prune.model_io import load_causal_lm
 
-    try:
-        model: Any = AutoModelForCausalLM.from_pretrained(name, dtype="auto")
-    except OSError as exc:
-        raise CalrayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
+    model: Any = load_causal_lm(name)
     return model.to(device).eval()
 
 

@@ -29,13 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
-    from calray.cli.prune import check_device
     from calray.models import resolve_model
     from calray.prune.model_io import load_pretrained, resolve_seqlen
     from calray.prune.perplexity import token_perplexity
     from calray.prune.text import encode, read_texts
 
-    check_device(args.device)
     hf_logging.disable_progress_bar()
     model, tokenizer = load_pretrained(resolve_model(args.model))
     seqlen = resolve_seqlen(args.seqlen, model.config)

@@ -46,17 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def check_device(device: str) -> None:
-    import torch
-
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise CalrayError(f"unknown device {device!r}; use cpu or cuda (cuda:0, ...)") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise CalrayError(f"device {device!r} was asked for but torch sees no CUDA GPU; use --device cpu")
-
-
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
@@ -67,10 +56,6 @@ def run(args: argparse.Namespace) -> int:
 
     method = METHODS.get(args.method)
     target = Target.parse(sparsity=args.sparsity, n_m=args.n_m)
-    check_device(args.device)
-    check_device(args.storage_device)
-    if args.batch_size < 1:
-        raise CalrayError(f"--batch-size must be at least 1, got {args.batch_size}")
     hf_logging.disable_progress_bar()
     model, tokenizer = load_pretrained(resolve_model(args.model))
     selected = model_linears(model, include=args.include, exclude=args.exclude)

@@ -29,11 +29,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calray.sweep.tracking import KIND, SWEEP_ID, Tracker
+    from calray.analysis.load import open_experiment
+    from calray.sweep.tracking import KIND, SWEEP_ID
 
-    tracker = Tracker(args.tracking_uri, args.experiment)
-    if tracker.client.get_experiment_by_name(args.experiment) is None:
-        raise CalrayError(f"no experiment {args.experiment!r} in {tracker.uri}; run a sweep first or pass --experiment")
+    tracker = open_experiment(args.tracking_uri, args.experiment)
     tags = {KIND: args.kind}
     if args.kind == "trial" and args.sweep != "all":
         sweep = args.sweep

@@ -53,11 +53,6 @@ def _build(args: argparse.Namespace) -> int:
         if value is not None:
             settings[key] = value
     cfg = validate(ToyTrainConfig, settings, "toy build options")
-    if args.device != "cpu":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise CalrayError(f"--device {args.device}: torch sees no CUDA device here; train on --device cpu")
     dtype = args.dtype or ("float32" if args.smoke else SHIPPED_DTYPE[args.size])
     where = f"{args.threads} thread(s)" if args.device == "cpu" else args.device
     print(f"training the toy model ({'smoke' if args.smoke else args.size}): {cfg.steps} steps of {cfg.batch_tokens} tokens "

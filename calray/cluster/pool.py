@@ -55,6 +55,7 @@ from calray.evaluate import (
 )
 from calray.models import resolve_model
 from calray.prune import PruningReport, adapter_for
+from calray.prune.model_io import check_model_dir
 
 T = TypeVar("T")
 
@@ -107,7 +108,8 @@ class PoolCore:
         self.config = config
         self.name = name
         self.model_dir = str(Path(resolve_model(config.model)).expanduser().resolve())
-        checkpoint_files(self.model_dir)  # a clear error before any actor starts
+        check_model_dir(Path(self.model_dir), config.model)  # clear errors before any actor starts
+        checkpoint_files(self.model_dir)
         self.model_config = AutoConfig.from_pretrained(self.model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.fingerprint = fingerprint_dir(self.model_dir)

@@ -90,14 +90,14 @@ class HFModel(TokenLM):
         cls, path: str | Path, *, dtype: str | torch.dtype | None = None, device: str | None = None, **kwargs: Any
     ) -> HFModel:
         """Load a model directory (weights + tokenizer) and wrap it."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from calray.prune.model_io import load_causal_lm, torch_dtype
 
         path = Path(path)
-        if not (path / "config.json").is_file():
-            raise CalrayError(f"model directory {str(path)!r} has no config.json; pass a transformers model directory")
-        if isinstance(dtype, str):
-            dtype = getattr(torch, dtype)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto")
+        if not path.is_dir():
+            raise CalrayError(f"model directory {str(path)!r} does not exist; pass a transformers model directory")
+        model = load_causal_lm(str(path), dtype=torch_dtype(dtype) if isinstance(dtype, str) else dtype or "auto")
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, device=device, **kwargs)
 

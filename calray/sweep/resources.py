@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
+from calray.config import read_yaml_mapping
 from calray.errors import CalrayError
 
 if TYPE_CHECKING:
@@ -31,10 +30,7 @@ class NodeType:
 
 def node_types_from_yaml(path: str | Path) -> list[NodeType]:
     """The head and worker types of a Ray cluster-launcher file, with their largest counts."""
-    path = Path(path)
-    if not path.is_file():
-        raise CalrayError(f"cluster file {str(path)!r} does not exist")
-    config = yaml.safe_load(path.read_text()) or {}
+    config = read_yaml_mapping(path, "cluster file")
     types = config.get("available_node_types")
     if not isinstance(types, dict) or not types:
         raise CalrayError(f"cluster file {str(path)!r} has no available_node_types; is it a Ray cluster-launcher config?")

@@ -49,6 +49,7 @@ MODEL_PARAMETERS = "calray.model_parameters"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 _BAD_KEY = re.compile(r"[^\w./\- :]")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 _SERVER = ("http://", "https://", "databricks", "postgresql", "mysql", "mssql", "file:")
 
 
@@ -59,15 +60,33 @@ def tracking_uri(uri: str | None) -> str:
     if uri is None:
         return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
     if uri.startswith("sqlite:///"):
-        return uri
+        return _checked_sqlite(uri)
     if uri.endswith(".db") and "://" not in uri:
-        return f"sqlite:///{Path(uri).expanduser().resolve()}"
+        return _checked_sqlite(f"sqlite:///{Path(uri).expanduser().resolve()}")
     if uri.startswith(_SERVER) and not uri.startswith("file:"):
         return uri
     raise CalrayError(
         f"tracking uri {uri!r} is not a database or server: MLflow 3 needs one; use sqlite:///path/mlflow.db "
         "(a local file), or a server's http(s):// URI"
     )
+
+
+def _checked_sqlite(uri: str) -> str:
+    """``uri``, unless its file exists and is not an SQLite database (MLflow would fail on it
+    with a traceback; an empty file is a new database)."""
+    path = Path(uri[len("sqlite:///"):])
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            if f.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+                raise CalrayError(f"tracking store {str(path)!r} is not an SQLite database; pass the mlflow.db a sweep wrote")
+    return uri
+
+
+def require_store(uri: str) -> None:
+    """For commands that only read records: a missing sqlite file is an error, not a new store."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise CalrayError(f"no MLflow store at {uri[len('sqlite:///'):]!r}: run a sweep (or calray demo) first, "
+                          "or pass --tracking-uri with the store the sweeps wrote to")
 
 
 def metric_key(name: str) -> str:

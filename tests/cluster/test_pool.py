@@ -3,6 +3,8 @@ independent mode's statistics reuse, structured failures, and a shard killed mid
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -152,13 +154,18 @@ def test_a_killed_shard_restarts_and_its_job_is_rerun_exactly_once(pool):
     assert pool.prune_and_evaluate(job("after-restart")).ok
 
 
-def test_a_pool_that_cannot_start_says_why(ray_session, tmp_path):
+def test_a_pool_that_cannot_start_says_why(ray_session, tiny_dir, tmp_path):
     with pytest.raises(CalrayError, match=r"needs 32 CPUs and 0 GPUs, but the Ray cluster has 2 CPUs.*ray status"):
         start_pool(PoolConfig(model=str(tmp_path), pipelines=8, stages=4), name="too-big")
-    with pytest.raises(CalrayError, match=r"failed to start: model directory .* has neither model.safetensors"):
+    with pytest.raises(CalrayError, match=r"failed to start: directory .* has no config.json"):
         start_pool(PoolConfig(model=str(tmp_path), cpus_per_shard=0.25), name="no-model")
     with pytest.raises(CalrayError, match="no pool named 'no-model'"):
         connect_pool("no-model")
+    truncated = tmp_path / "truncated"
+    shutil.copytree(tiny_dir, truncated)
+    os.truncate(truncated / "model.safetensors", 1000)
+    with pytest.raises(CalrayError, match=r"failed to start: model .*truncated.*: model.safetensors \(1000 bytes\) is truncated"):
+        start_pool(PoolConfig(model=str(truncated), cpus_per_shard=0.25), name="truncated")
 
 
 def test_calibration_metrics_describe_the_allocated_set_in_both_modes(pool, model_dir, tmp_path):
