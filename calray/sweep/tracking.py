@@ -28,7 +28,8 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ MODEL_PARAMETERS = "calray.model_parameters"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 _BAD_KEY = re.compile(r"[^\w./\- :]")
+STORE_LOCK_TIMEOUT_S = 600  # a migration of a large store takes a while; a stuck holder is named by the Timeout
 _SERVER = ("http://", "https://", "databricks", "postgresql", "mysql", "mssql", "file:")
 
 
@@ -85,6 +87,35 @@ def git_commit() -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold ``<database>.lock`` beside a sqlite store while MLflow opens it.
+
+    MLflow creates a fresh database's tables (and migrates an old one) when a client first
+    opens it; two processes doing that at once collide (``table experiments already exists``).
+    The lock serialises them; a location where no lock file can be created (read-only) cannot
+    be created or migrated either, so it is opened without one. Server stores need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(uri[len("sqlite:///"):] + ".lock", timeout=STORE_LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise CalrayError(f"the MLflow store {uri} stayed locked for {STORE_LOCK_TIMEOUT_S}s by another process "
+                          f"(lock file {lock.lock_file}); wait for it to finish or end it") from None
+    except OSError:  # a read-only directory: nothing there can be created, so nothing races
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 class Tracker:
     """The sweep's view of one MLflow experiment. Picklable: the client is made on first use."""
 
@@ -102,7 +133,8 @@ class Tracker:
         if self._client is None:
             from mlflow import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.uri)
+            with store_lock(self.uri):  # the client opens the store: creates or migrates it on first use
+                self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 
     @property
@@ -116,7 +148,16 @@ class Tracker:
                 location = None
                 if self.uri.startswith("sqlite:///"):
                     location = (Path(self.uri[len("sqlite:///"):]).parent / "mlartifacts" / self.experiment).as_uri()
-                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                from mlflow.exceptions import MlflowException
+
+                try:
+                    self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                except MlflowException as exc:
+                    created = self.client.get_experiment_by_name(self.experiment)  # by another process since the lookup
+                    if created is None:
+                        raise
+                    log.debug("experiment %r was created by another process (%s)", self.experiment, exc.error_code)
+                    self._experiment_id = created.experiment_id
         return self._experiment_id
 
     # --- finding runs -----------------------------------------------------------------------------
