@@ -13,6 +13,7 @@ run recorded in a temporary MLflow store.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from calray.cli.tracking_options import add_tracking_options
@@ -76,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
     init_ray(args.address, **({"num_cpus": args.num_cpus} if args.num_cpus else {}))
     result = run_sweep(config, resume=args.resume)
     print_result(result)
-    return 0 if result.finished() else 1
+    failed = len(result.trials) - len(result.finished())
+    if failed:
+        print(f"calray: {failed} of {len(result.trials)} trials failed (errors in the log above and on their MLflow runs, "
+              "tag calray.error)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def print_result(result: Any, *, limit: int | None = 30) -> None:
