@@ -27,7 +27,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoke-test", action="store_true",
                    help="a one-minute run of this config: 3 trials, 4 windows, 2 items a task, a temporary MLflow store")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
-                   help="continue the newest interrupted sweep of this config's name (or the sweep directory DIR)")
+                   help="continue the newest interrupted sweep of this config's name (or the sweep directory DIR). "
+                   "A sweep directory is trusted input (resuming unpickles Tune's state): only one you wrote, "
+                   "owned by you and writable by no one else, is accepted")
     p.add_argument("--export-top", type=int, metavar="K", help="export the K best pruned models when done")
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray in this process)")
     p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray (default: all)")

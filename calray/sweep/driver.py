@@ -58,6 +58,7 @@ from calray.sweep.results import SweepResult, TrialRecord
 from calray.sweep.search import build_search
 from calray.sweep.tracking import KIND, MODEL_PARAMETERS, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
 from calray.sweep.trial import LIMIT_KEY, run_trial
+from calray.sweep.trust import check_resumable_dir
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -93,15 +94,16 @@ def find_resumable(config: SweepConfig, where: str | bool) -> Path:
     config's name under its storage path."""
     if isinstance(where, str):
         path = Path(where).expanduser().resolve()
-        if not (path / STATE_FILE).is_file():
-            raise CalrayError(f"{str(path)!r} is not a sweep directory (no {STATE_FILE}); give the directory a sweep printed")
-        return path
-    base = Path(config.storage_path).expanduser().resolve() / config.name
-    candidates = sorted((p for p in base.glob(f"*/{STATE_FILE}")), key=lambda p: p.parent.name)
-    open_ = [p.parent for p in candidates if read_state(p.parent).get("status") != "finished"]
-    if not open_:
-        raise CalrayError(f"no interrupted sweep named {config.name!r} under {str(base)!r} to resume; run it without --resume")
-    return open_[-1]
+    else:
+        base = Path(config.storage_path).expanduser().resolve() / config.name
+        candidates = sorted((p for p in base.glob(f"*/{STATE_FILE}")), key=lambda p: p.parent.name)
+        open_ = [p.parent for p in candidates if read_state(p.parent).get("status") != "finished"]
+        if not open_:
+            raise CalrayError(f"no interrupted sweep named {config.name!r} under {str(base)!r} to resume; "
+                              "run it without --resume")
+        path = open_[-1]
+    check_resumable_dir(path, marker=STATE_FILE)  # Tune unpickles its state: only a directory you wrote
+    return path
 
 
 # --- the driver ------------------------------------------------------------------------------------
