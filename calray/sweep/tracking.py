@@ -50,7 +50,7 @@ MODEL_PARAMETERS = "calray.model_parameters"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 _BAD_KEY = re.compile(r"[^\w./\- :]")
-STORE_LOCK_TIMEOUT_S = 600  # a migration of a large store takes a while; a stuck holder is named by the Timeout
+STORE_LOCK_TIMEOUT_S = 600  # creating or migrating a store takes seconds; longer, its holder is stuck
 _SERVER = ("http://", "https://", "databricks", "postgresql", "mysql", "mssql", "file:")
 
 
@@ -89,31 +89,41 @@ def git_commit() -> str:
 
 @contextmanager
 def store_lock(uri: str) -> Iterator[None]:
-    """Hold ``<database>.lock`` beside a sqlite store while MLflow opens it.
+    """Hold an exclusive lock on a sqlite store's directory while MLflow opens the store.
 
     MLflow creates a fresh database's tables (and migrates an old one) when a client first
     opens it; two processes doing that at once collide (``table experiments already exists``).
-    The lock serialises them; a location where no lock file can be created (read-only) cannot
-    be created or migrated either, so it is opened without one. Server stores need no lock.
+    ``flock`` on the directory serialises them without creating a lock file (a read-only
+    command leaves nothing behind), and a holder that dies releases it. Where the directory
+    cannot be opened or locked (no such directory yet, a filesystem without ``flock``), the
+    store is opened unlocked, as MLflow would. Server stores need no lock.
     """
     if not uri.startswith("sqlite:///"):
         yield
         return
-    from filelock import FileLock, Timeout
+    import fcntl
 
-    lock = FileLock(uri[len("sqlite:///"):] + ".lock", timeout=STORE_LOCK_TIMEOUT_S)
     try:
-        lock.acquire()
-    except Timeout:
-        raise CalrayError(f"the MLflow store {uri} stayed locked for {STORE_LOCK_TIMEOUT_S}s by another process "
-                          f"(lock file {lock.lock_file}); wait for it to finish or end it") from None
-    except OSError:  # a read-only directory: nothing there can be created, so nothing races
+        fd = os.open(Path(uri[len("sqlite:///"):]).parent, os.O_RDONLY)
+    except OSError:
         yield
         return
     try:
+        deadline = time.monotonic() + STORE_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CalrayError(f"the MLflow store {uri} was being created or migrated by another process for "
+                                      f"over {STORE_LOCK_TIMEOUT_S}s; wait for it to finish or end it") from None
+                time.sleep(0.05)
+            except OSError:  # flock unsupported here
+                break
         yield
     finally:
-        lock.release()
+        os.close(fd)  # releases the lock
 
 
 class Tracker:

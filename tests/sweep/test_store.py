@@ -38,3 +38,4 @@ def test_four_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-2000:] for _, err in outputs]
     assert len({out.strip() for out, _ in outputs}) == 1  # one experiment, found by all
+    assert not list(tmp_path.glob("*.lock"))  # the lock leaves no file behind
