@@ -15,7 +15,9 @@ has a directory ``<storage_path>/<name>/<sweep id>`` holding Tune's experiment a
 continues the newest unfinished sweep of that name with Tune's ``Tuner.restore``; trials Tune
 runs again reuse their MLflow runs (found by key), and a final pass records any trial whose
 result reached Tune but not MLflow, and ends runs still RUNNING, so every trial is recorded
-exactly once with an ended status.
+exactly once with an ended status. SIGINT or SIGTERM stops a sweep the same resumable way
+(``calray.sweep.interrupt``); only a sweep directory the user wrote is resumed
+(``calray.sweep.trust``: Tune's state is unpickled).
 """
 
 from __future__ import annotations
