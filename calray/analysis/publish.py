@@ -14,8 +14,6 @@ matplotlib is imported only here and in ``calray.analysis.figures``, never by
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from calray.analysis.figures import (
 from calray.analysis.load import dense_scores, open_experiment
 from calray.analysis.report import Report
 from calray.analysis.scaling import ScalingStudy, scaling_figure
+from calray.atomic import write_atomic
 from calray.errors import CalrayError
 
 FORMATS = ("md", "csv", "tex")
@@ -134,16 +133,3 @@ def write_tables(tables: Sequence[ExportTable], out: Path, formats: Collection[s
                 write_atomic(path, text(table).encode())
                 written.append(path)
     return written
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "xb") as f:  # the umask's permissions, as a plain open gives
-            f.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -80,6 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     except CalrayError as exc:
         print(f"calray: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("calray: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C; a sweep's Interrupted also for SIGTERM, with its exit code
+        print(f"calray: {exc or 'interrupted'}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))

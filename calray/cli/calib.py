@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from calray.atomic import check_writable
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
 from calray.format import format_table
 
@@ -24,6 +25,7 @@ def build_command(args: argparse.Namespace) -> int:
     from calray.data import load_tokenizer
     from calray.models import resolve_model
 
+    check_writable(args.out, what="--out")
     tokenizer = load_tokenizer(args.tokenizer or resolve_model(args.model))
     calib = calibration_from_args(args, tokenizer)
     calib.save(args.out)

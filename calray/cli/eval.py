@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from calray.atomic import check_writable, write_atomic
 from calray.errors import CalrayError
 from calray.format import format_table, significant
 
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from calray.models import resolve_model
 
+    if args.json:
+        check_writable(args.json, what="--json")
     model_dir = resolve_model(args.model)
     dense_dir = resolve_model(args.dense) if args.dense else None
     if args.data and args.data_config:
@@ -110,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
                 rows.append([dim, spec.task, m, str(s.n), significant(s.chance.get(m)), "", significant(s.metrics[m]), ""])
     print(format_table(rows[0], rows[1:]))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2))
+        write_atomic(args.json, json.dumps(out, indent=2))
         print(f"wrote {args.json}")
     return 0

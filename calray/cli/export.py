@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
                               description="Re-prune the trial of MLflow run ID (deterministically, in this process) "
                               "and write the model, its tokenizer and pruning_report.json to --out.")
     p.add_argument("--run", required=True, help="MLflow run id of a trial (or a unique prefix; see `calray runs`)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, help="output directory (new or empty; written whole or not at all)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (once the new model is complete)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     add_tracking_options(p)
     p.set_defaults(func=run)
@@ -47,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     tracker = open_experiment(args.tracking_uri, args.experiment)  # reads only: never creates a store
     run_id = resolve_run(tracker, args.run)
-    path = export_run(run_id, args.out, tracking_uri=tracker.uri, experiment=args.experiment)
+    path = export_run(run_id, args.out, tracking_uri=tracker.uri, experiment=args.experiment, overwrite=args.overwrite)
     print(f"exported run {run_id} to {path}")
     return 0

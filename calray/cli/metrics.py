@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
+from calray.atomic import check_writable, write_atomic
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
 from calray.errors import CalrayError
 from calray.format import format_table
@@ -44,6 +44,8 @@ def metrics_command(args: argparse.Namespace) -> int:
 
     if (args.mix is None) == (args.calib is None):
         raise CalrayError("give exactly one of --mix SPEC (build a set) or --calib FILE.arrow (load one)")
+    if args.json:
+        check_writable(args.json, what="--json")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model_dir = resolve_model(args.model)
     tokenizer = load_tokenizer(args.tokenizer or model_dir)
@@ -84,5 +86,5 @@ def metrics_command(args: argparse.Namespace) -> int:
             "metrics": columns["all"],
             "by_source": {k: v for k, v in columns.items() if k != "all"},
         }
-        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        write_atomic(args.json, json.dumps(report, indent=2, sort_keys=True) + "\n")
     return 0

@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--sparsity", type=float, help="unstructured sparsity in [0, 1), e.g. 0.6")
     target.add_argument("--n-m", dest="n_m", help="N:M semi-structured pattern, e.g. 2:4")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, help="output directory (new or empty; written whole or not at all)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (once the new model is complete)")
     p.add_argument("--device", default="cpu", help="where each block is pruned: cpu or cuda[:i] (default cpu)")
     p.add_argument("--storage-device", default="cpu", help="where calibration activations live (default cpu)")
     p.add_argument("--batch-size", type=int, default=8, help="calibration samples per forward (default 8)")
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
+    from calray.atomic import check_output_dir
     from calray.models import resolve_model
     from calray.prune import METHODS, Target, prune_model
     from calray.prune.driver import check_widths, model_linears
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     method = METHODS.get(args.method)
     target = Target.parse(sparsity=args.sparsity, n_m=args.n_m)
+    check_output_dir(args.out, overwrite=args.overwrite, what="--out")
     hf_logging.disable_progress_bar()
     model, tokenizer = load_pretrained(resolve_model(args.model))
     selected = model_linears(model, include=args.include, exclude=args.exclude)
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, include=args.include, exclude=args.exclude,
         layer_errors=args.layer_errors, config=config,
     )
-    out = save_pruned(model, tokenizer, report, args.out)
+    out = save_pruned(model, tokenizer, report, args.out, overwrite=args.overwrite)
     totals = report.totals()
     error = totals["mean_layer_error"]
     print(

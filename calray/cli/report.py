@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from calray.atomic import check_writable
 from calray.cli.tracking_options import add_tracking_options
 from calray.errors import CalrayError
 
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     pareto = _pareto(args.pareto)
     if args.out is None and formats - {"md"}:
         raise CalrayError(f"--format {args.format} writes files: give --out report.md (the tables go beside it)")
+    if args.out:
+        check_writable(args.out, what="--out")
     if args.scaling:
         return _scaling(args, formats)
     if args.target is not None:

@@ -13,6 +13,7 @@ run recorded in a temporary MLflow store.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from calray.cli.tracking_options import add_tracking_options
@@ -26,7 +27,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoke-test", action="store_true",
                    help="a one-minute run of this config: 3 trials, 4 windows, 2 items a task, a temporary MLflow store")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
-                   help="continue the newest interrupted sweep of this config's name (or the sweep directory DIR)")
+                   help="continue the newest interrupted sweep of this config's name (or the sweep directory DIR). "
+                   "A sweep directory is trusted input (resuming unpickles Tune's state): only one you wrote, "
+                   "owned by you and writable by no one else, is accepted")
     p.add_argument("--export-top", type=int, metavar="K", help="export the K best pruned models when done")
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray in this process)")
     p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray (default: all)")
@@ -76,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
     init_ray(args.address, **({"num_cpus": args.num_cpus} if args.num_cpus else {}))
     result = run_sweep(config, resume=args.resume)
     print_result(result)
-    return 0 if result.finished() else 1
+    failed = len(result.trials) - len(result.finished())
+    if failed:
+        print(f"calray: {failed} of {len(result.trials)} trials failed (errors in the log above and on their MLflow runs, "
+              "tag calray.error)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def print_result(result: Any, *, limit: int | None = 30) -> None:

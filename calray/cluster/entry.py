@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import Field
 
+from calray.atomic import check_writable, write_atomic
 from calray.cluster.client import start_pool
 from calray.cluster.job import Job, JobResult
 from calray.cluster.pool import PoolConfig
@@ -107,16 +108,14 @@ def run_prune_eval(config: PruneEvalConfig) -> list[JobResult]:
     )
     setup = functools.partial(_setup, config.sources_file)
     setup()  # fail here, in the driver, on a bad sources file
+    if config.output:
+        check_writable(config.output, what="output")  # before the pool runs, not after
     pool = start_pool(pool_config, name=config.pool_name, setup=setup)
     try:
         results: list[JobResult] = ray.get([pool.submit(job) for job in jobs])
     finally:
         pool.shutdown()
     if config.output:
-        out = Path(config.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w") as f:
-            for result in results:
-                f.write(json.dumps(result.to_dict(), default=str) + "\n")
-        log.info("wrote %d results to %s", len(results), out)
+        write_atomic(config.output, "".join(json.dumps(r.to_dict(), default=str) + "\n" for r in results))
+        log.info("wrote %d results to %s", len(results), config.output)
     return results

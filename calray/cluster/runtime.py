@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ray
@@ -21,7 +23,8 @@ def init_ray(address: str | None = None, *, namespace: str | None = None, **opti
         return ray.cluster_resources()
     address = address or os.environ.get("RAY_ADDRESS")
     try:
-        ray.init(address=address, namespace=namespace, **options)
+        with loopback_only(local=address is None):
+            ray.init(address=address, namespace=namespace, **options)
     except ConnectionError as exc:
         raise CalrayError(
             f"cannot reach a Ray cluster at {address!r} ({exc}); start one with `ray start --head`, check it with "
@@ -30,6 +33,28 @@ def init_ray(address: str | None = None, *, namespace: str | None = None, **opti
     resources = ray.cluster_resources()
     log.info("Ray: %s", {k: v for k, v in resources.items() if k in ("CPU", "GPU", "memory")})
     return resources
+
+
+@contextmanager
+def loopback_only(*, local: bool) -> Iterator[None]:
+    """A local Ray instance started inside the block listens on loopback only.
+
+    By default Ray's GCS, raylet, workers and agents listen on all interfaces, reachable from
+    the network, though a local sweep needs none of that. Ray's documented switch
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (single-machine Ray, as on macOS) makes the node's
+    address 127.0.0.1, and every process then binds there; Ray reads it once at import, so the
+    value it read is set for the start alone. Joining a cluster (``local=False``) is untouched:
+    there the node must be reachable by the others (see README, "On a Ray cluster").
+    """
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    if local:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def require_resources(*, cpus: float = 0.0, gpus: float = 0.0, what: str = "the pool") -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from calray.atomic import atomic_file
 
 _META_KEY = b"calray"
 
@@ -51,16 +52,8 @@ def table_meta(table: pa.Table) -> dict[str, Any]:
 
 def write_table(path: str | os.PathLike[str], table: pa.Table) -> None:
     """Write an Arrow IPC file atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # umask permissions
-    try:
-        with open(tmp, "xb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def read_table(path: str | os.PathLike[str]) -> pa.Table:

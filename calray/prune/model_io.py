@@ -17,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
+from calray.atomic import atomic_dir
 from calray.errors import CalrayError
 from calray.prune.adapters import check_supported
 from calray.prune.report import PruningReport
@@ -134,11 +135,17 @@ def resolve_seqlen(seqlen: int | None, config: PretrainedConfig, *, cap: int = D
     return seqlen
 
 
-def save_pruned(model: PreTrainedModel, tokenizer: object, report: PruningReport, directory: str | Path) -> Path:
-    """Write the model (safetensors), its tokenizer and ``pruning_report.json`` to ``directory``."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
-    report.save(out)
-    return out
+def save_pruned(
+    model: PreTrainedModel, tokenizer: object, report: PruningReport, directory: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Write the model (safetensors), its tokenizer and ``pruning_report.json`` to ``directory``.
+
+    The files are written to a hidden sibling renamed into place when all are complete, so a
+    kill or a full disk leaves the previous directory (or none), never a partial one. A
+    non-empty ``directory`` is refused unless ``overwrite`` (then it is replaced whole).
+    """
+    with atomic_dir(directory, overwrite=overwrite) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)  # type: ignore[attr-defined]
+        report.save(tmp)
+    return Path(directory)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calray.atomic import write_atomic
+
 REPORT_NAME = "pruning_report.json"
 
 
@@ -70,8 +72,7 @@ class PruningReport:
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / REPORT_NAME
-        path.write_text(json.dumps(_finite(self.to_dict()), indent=2) + "\n")
-        return path
+        return write_atomic(path, json.dumps(_finite(self.to_dict()), indent=2) + "\n")
 
 
 def _finite(value: Any) -> Any:

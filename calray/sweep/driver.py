@@ -15,7 +15,9 @@ has a directory ``<storage_path>/<name>/<sweep id>`` holding Tune's experiment a
 continues the newest unfinished sweep of that name with Tune's ``Tuner.restore``; trials Tune
 runs again reuse their MLflow runs (found by key), and a final pass records any trial whose
 result reached Tune but not MLflow, and ends runs still RUNNING, so every trial is recorded
-exactly once with an ended status.
+exactly once with an ended status. SIGINT or SIGTERM stops a sweep the same resumable way
+(``calray.sweep.interrupt``); only a sweep directory the user wrote is resumed
+(``calray.sweep.trust``: Tune's state is unpickled).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ray import tune
 from ray.tune import ExperimentAnalysis
 
 from calray import __version__
+from calray.atomic import write_atomic
 from calray.cluster import PoolClient, start_pool
 from calray.config import validate
 from calray.data import get_source
@@ -50,12 +53,14 @@ from calray.sweep.callbacks import (
 )
 from calray.sweep.config import SweepConfig
 from calray.sweep.export import export_top
+from calray.sweep.interrupt import StopSignals, stop_signals
 from calray.sweep.objective import OBJECTIVE
 from calray.sweep.plan import SweepPlan, plan_sweep
 from calray.sweep.results import SweepResult, TrialRecord
 from calray.sweep.search import build_search
 from calray.sweep.tracking import KIND, MODEL_PARAMETERS, SOURCE_DIMENSIONS, SWEEP_ID, TRIAL_KEY, Tracker, git_commit
 from calray.sweep.trial import LIMIT_KEY, run_trial
+from calray.sweep.trust import check_resumable_dir
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -83,10 +88,7 @@ def write_state(sweep_dir: Path, **state: Any) -> None:
     path = sweep_dir / STATE_FILE
     current = json.loads(path.read_text()) if path.is_file() else {}
     current.update(state)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(current, indent=2, default=str) + "\n")
 
 
 def find_resumable(config: SweepConfig, where: str | bool) -> Path:
@@ -94,15 +96,16 @@ def find_resumable(config: SweepConfig, where: str | bool) -> Path:
     config's name under its storage path."""
     if isinstance(where, str):
         path = Path(where).expanduser().resolve()
-        if not (path / STATE_FILE).is_file():
-            raise CalrayError(f"{str(path)!r} is not a sweep directory (no {STATE_FILE}); give the directory a sweep printed")
-        return path
-    base = Path(config.storage_path).expanduser().resolve() / config.name
-    candidates = sorted((p for p in base.glob(f"*/{STATE_FILE}")), key=lambda p: p.parent.name)
-    open_ = [p.parent for p in candidates if read_state(p.parent).get("status") != "finished"]
-    if not open_:
-        raise CalrayError(f"no interrupted sweep named {config.name!r} under {str(base)!r} to resume; run it without --resume")
-    return open_[-1]
+    else:
+        base = Path(config.storage_path).expanduser().resolve() / config.name
+        candidates = sorted((p for p in base.glob(f"*/{STATE_FILE}")), key=lambda p: p.parent.name)
+        open_ = [p.parent for p in candidates if read_state(p.parent).get("status") != "finished"]
+        if not open_:
+            raise CalrayError(f"no interrupted sweep named {config.name!r} under {str(base)!r} to resume; "
+                              "run it without --resume")
+        path = open_[-1]
+    check_resumable_dir(path, marker=STATE_FILE)  # Tune unpickles its state: only a directory you wrote
+    return path
 
 
 # --- the driver ------------------------------------------------------------------------------------
@@ -119,7 +122,17 @@ def run_sweep(
     ``pool``: a running ``PoolClient`` to use (else one is started for the sweep and stopped
     after it). ``known``: (mixture, objective) pairs measured before (Optuna is told them and
     does not run them again). Returns the trials as recorded, with their MLflow run ids.
+
+    SIGINT or SIGTERM (in the main thread) stops the sweep resumably: Tune saves its state,
+    the runs end KILLED, the sweep directory stays open for ``resume=True``, and
+    ``Interrupted`` (a ``KeyboardInterrupt`` carrying exit code 130 or 143) is raised.
     """
+    with stop_signals() as stop:
+        return _run_sweep(config, resume=resume, pool=pool, known=known, plan=plan, stop=stop)
+
+
+def _run_sweep(config: SweepConfig, *, resume: bool | str, pool: PoolClient | None,
+               known: Sequence[tuple[Mapping[str, float], float]], plan: SweepPlan | None, stop: StopSignals) -> SweepResult:
     if not ray.is_initialized():
         raise CalrayError("Ray is not initialised in this process; call calray.cluster.init_ray() first")
     if resume:
@@ -167,7 +180,9 @@ def run_sweep(
                  capacity["device"])
         tuner = _tuner(plan, tracker, pool, sweep_id=sweep_id, parent_id=parent_id, sweep_dir=sweep_dir,
                        max_concurrent=max_concurrent, resume=bool(resume), known=known)
-        tuner.fit()
+        with stop.graceful():
+            tuner.fit()
+        stop.check()  # a sweep Tune stopped early on a signal is interrupted, not finished
         records = reconcile(tracker, plan, sweep_dir, sweep_id=sweep_id, parent_id=parent_id)
         if config.fidelity is not None and config.fidelity.top_k:
             evaluate_top(tracker, pool, plan, records, k=config.fidelity.top_k)
@@ -178,10 +193,14 @@ def run_sweep(
         tracker.finish(parent_id, "FINISHED")
         write_state(sweep_dir, status="finished")
     except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
         if parent_id is not None:
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
             tracker.kill_running([r.info.run_id for r in tracker.children(parent_id)], status="KILLED")
-            tracker.kill_running([parent_id], status=status)
+            tracker.kill_running([parent_id], status="KILLED" if interrupted else "FAILED")
+        if (sweep_dir / STATE_FILE).is_file():
+            write_state(sweep_dir, status="interrupted" if interrupted else "failed")
+            log.warning("sweep %s %s; `calray sweep --config ... --resume` continues it (state in %s)", sweep_id,
+                        "interrupted" if interrupted else f"failed ({type(exc).__name__})", sweep_dir)
         raise
     finally:
         if own_pool:

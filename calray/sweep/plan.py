@@ -14,8 +14,10 @@ import functools
 import importlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from calray.atomic import check_writable
 from calray.cluster import Calibration, Job, PoolConfig, checkpoint_files
 from calray.config import validate
 from calray.data import parse_mixture, select_sources
@@ -105,6 +107,18 @@ class SweepPlan:
         }
 
 
+def check_outputs(config: SweepConfig) -> None:
+    """The sweep's local output locations (Tune's storage, a sqlite store, exports) are writable,
+    checked before the pool starts rather than found out after the first trials."""
+    if "://" not in config.storage_path:  # a URI (s3://, gs://) is Tune's to reach
+        check_writable(Path(config.storage_path) / config.name, what="storage_path")
+    uri = tracking_uri(config.tracking.uri)
+    if uri.startswith("sqlite:///"):
+        check_writable(uri[len("sqlite:///"):], what="the MLflow store")
+    if config.export.top_k:
+        check_writable(Path(config.export.dir) / config.name, what="export.dir")
+
+
 def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
     """Validate ``config`` completely (see the module docstring) and derive the sweep's parts."""
     run_setup(tuple(config.setup_modules), config.sources_file)
@@ -140,6 +154,7 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
 
     model_dir = resolve_model(config.model)
     checkpoint_files(model_dir)  # a clear error for a missing or empty model directory
+    check_outputs(config)
     pool_config = validate(PoolConfig, {**config.pool, "model": model_dir, "data": config.evaluation.data}, "pool section")
     if config.cluster_yaml:
         check_pool_fits(pool_config, node_types_from_yaml(config.cluster_yaml), where=f"cluster file {config.cluster_yaml}")

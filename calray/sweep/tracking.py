@@ -28,7 +28,8 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 _BAD_KEY = re.compile(r"[^\w./\- :]")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+STORE_LOCK_TIMEOUT_S = 600  # creating or migrating a store takes seconds; longer, its holder is stuck
 _SERVER = ("http://", "https://", "databricks", "postgresql", "mysql", "mssql", "file:")
 
 
@@ -104,6 +106,45 @@ def git_commit() -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on a sqlite store's directory while MLflow opens the store.
+
+    MLflow creates a fresh database's tables (and migrates an old one) when a client first
+    opens it; two processes doing that at once collide (``table experiments already exists``).
+    ``flock`` on the directory serialises them without creating a lock file (a read-only
+    command leaves nothing behind), and a holder that dies releases it. Where the directory
+    cannot be opened or locked (no such directory yet, a filesystem without ``flock``), the
+    store is opened unlocked, as MLflow would. Server stores need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    try:
+        fd = os.open(Path(uri[len("sqlite:///"):]).parent, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + STORE_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CalrayError(f"the MLflow store {uri} was being created or migrated by another process for "
+                                      f"over {STORE_LOCK_TIMEOUT_S}s; wait for it to finish or end it") from None
+                time.sleep(0.05)
+            except OSError:  # flock unsupported here
+                break
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class Tracker:
     """The sweep's view of one MLflow experiment. Picklable: the client is made on first use."""
 
@@ -121,7 +162,8 @@ class Tracker:
         if self._client is None:
             from mlflow import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.uri)
+            with store_lock(self.uri):  # the client opens the store: creates or migrates it on first use
+                self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 
     @property
@@ -135,7 +177,16 @@ class Tracker:
                 location = None
                 if self.uri.startswith("sqlite:///"):
                     location = (Path(self.uri[len("sqlite:///"):]).parent / "mlartifacts" / self.experiment).as_uri()
-                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                from mlflow.exceptions import MlflowException
+
+                try:
+                    self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                except MlflowException as exc:
+                    created = self.client.get_experiment_by_name(self.experiment)  # by another process since the lookup
+                    if created is None:
+                        raise
+                    log.debug("experiment %r was created by another process (%s)", self.experiment, exc.error_code)
+                    self._experiment_id = created.experiment_id
         return self._experiment_id
 
     # --- finding runs -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from calray.atomic import atomic_dir, check_writable
 from calray.config import StrictModel
 from calray.toy.corpus import DEFAULT_SEED, DOMAINS, documents
 
@@ -168,6 +169,7 @@ def train(cfg: ToyTrainConfig, out_dir: str | Path, *, threads: int = 1, progres
         from calray.errors import CalrayError
 
         raise CalrayError(f"save dtype {save_dtype!r} is not float32 or float16")
+    check_writable(out_dir, what="the toy model's directory")
     previous_threads, previous_deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
     if device != "cpu":  # deterministic CUDA kernels (cuBLAS needs its workspace set before CUDA starts)
@@ -229,9 +231,6 @@ def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool, devi
     torch.nn.Module.to(model, "cpu")
     if save_dtype == "float16":
         torch.nn.Module.to(model, torch.float16)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
     report = {
         "config": cfg.model_dump(),
         "threads": threads,
@@ -246,6 +245,9 @@ def _train(cfg: ToyTrainConfig, out: Path, *, threads: int, progress: bool, devi
         "total_seconds": round(time.monotonic() - started, 1),
         "torch": torch.__version__,
     }
-    (out / "training.json").write_text(json.dumps(report, indent=2) + "\n")
+    with atomic_dir(out, overwrite=True) as tmp:  # a rebuild replaces the old model whole, or not at all
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("saved to %s: %s", out, report)
     return report
