@@ -6,6 +6,9 @@ table, the Spearman table of information metrics vs retention over the scan (cal
 the best mixture vs the best single source vs the default, and how to open MLflow; writes the
 paper-style report with its figures (``report.md`` and ``report_figures/``, as ``calray
 report`` does) in a few seconds.
+
+    calray demo
+    calray demo --set sweep_trials=20 --report study/report.md
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def register(subparsers: Any) -> None:
                    help="change a demo setting (see calray.sweep.demo.DemoSettings), e.g. sweep_trials=20")
     p.add_argument("--report", default="report.md", metavar="PATH",
                    help="write the report with its figures here (default: report.md; '' for none)")
-    add_tracking_options(p, experiment_default="calray-demo")
+    add_tracking_options(p)
     p.set_defaults(func=run)
 
 

@@ -14,7 +14,8 @@ output: prune_eval.jsonl                     # one JobResult per line
 ```
 
 ``$VARS`` and ``~`` expand in every string; relative paths (model, sources_file, data) are
-relative to the config file. A job entry has ``calray.cluster.Job``'s fields; ``defaults`` and
+relative to the config file; ``output`` to the working directory (under ``$CALRAY_RESULTS``
+inside a Ray job: ``calray.durable``). A job entry has ``calray.cluster.Job``'s fields; ``defaults`` and
 then the entry are merged key by key over ``{evaluation: {capability_map: ...}}``. Every job is
 submitted at once, so the pool pipelines them.
 """
@@ -33,6 +34,7 @@ from calray.cluster.client import start_pool
 from calray.cluster.job import Job, JobResult
 from calray.cluster.pool import PoolConfig
 from calray.config import StrictModel, expand_vars, read_yaml_mapping, validate
+from calray.durable import result_path
 from calray.models import is_model_name, resolve_model
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,7 @@ def run_prune_eval(config: PruneEvalConfig) -> list[JobResult]:
     finally:
         pool.shutdown()
     if config.output:
-        out = Path(config.output)
+        out = result_path(config.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
             for result in results:

@@ -25,6 +25,7 @@ from transformers import PreTrainedModel
 
 from calray.config import validate
 from calray.data import build_calibration, parse_mixture
+from calray.durable import result_path
 from calray.errors import CalrayError
 from calray.evaluate import fingerprint_dir
 from calray.models import resolve_model
@@ -44,7 +45,7 @@ from calray.prune import (
 from calray.sweep.config import SweepConfig
 from calray.sweep.plan import run_setup
 from calray.sweep.results import SweepResult
-from calray.sweep.tracking import KIND, PARENT, Tracker
+from calray.sweep.tracking import DEFAULT_EXPERIMENT, KIND, PARENT, Tracker
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -99,7 +100,7 @@ def prune_independent(
                        include=settings.include, exclude=settings.exclude, layer_errors=settings.layer_errors)
 
 
-def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = "calray") -> Path:
+def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> Path:
     """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json)."""
     tracker = Tracker(tracking_uri, experiment)
     run, config = run_config(tracker, run_id)
@@ -132,8 +133,8 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     else:
         parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
         report = PruningReport(prune_independent(model, parts, p), time.time() - started, report_config)
-    path = save_pruned(model, tokenizer, report, out)
-    tracker.set_tags(run_id, {"calray.exported_to": str(Path(out).resolve())})
+    path = save_pruned(model, tokenizer, report, result_path(out))
+    tracker.set_tags(run_id, {"calray.exported_to": str(path)})
     log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])
     return path
 
