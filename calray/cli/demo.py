@@ -89,7 +89,11 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
     print(f"\n{len(report.scan.trials) + len(report.sweep.trials)} trials in {report.seconds / 60:.1f} minutes, "
           f"recorded in MLflow experiment {experiment!r}. To browse them:")
     print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1     # then open http://127.0.0.1:5000")
-    print("  calray runs --experiment " + experiment + "               # the latest sweep's trials as a table")
+    from calray.sweep.tracking import DEFAULT_EXPERIMENT, tracking_uri
+
+    where = ("" if uri == tracking_uri(None) else f" --tracking-uri {uri}") + (
+        "" if experiment == DEFAULT_EXPERIMENT else f" --experiment {experiment}")
+    print(f"  calray runs{where}               # the latest sweep's trials as a table")
 
 
 def print_spearman(scan: Any, *, uri: str, experiment: str) -> None:

@@ -32,6 +32,7 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     for row in ("best mixture (sweep)", "uniform mix", "best single source", "default (tiny:words)"):
         assert row in out
     assert f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1" in out
+    assert f"  calray runs --tracking-uri {uri}  " in out  # the default experiment: no --experiment needed
     spearman = out.split("Information metrics of each calibration set vs retention over the scan")[1].split("Best mixture")[0]
     assert "metric (n=3 sources)" in spearman and "perplexity" in spearman and "seq_rep_4" in spearman
 
