@@ -13,7 +13,7 @@ dimensions:
     - {task: gsm8k, metric: exact_match, num_fewshot: 5, limit: 50}
 ```
 
-The shipped ``paper`` map follows the study (General, Commonsense, Code, Math); register
+The shipped ``paper`` map follows the study (General, Commonsense, Math, Code); register
 your own with ``register_capability_map(name_or_map, source)``.
 """
 
