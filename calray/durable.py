@@ -6,9 +6,10 @@ when it needs the space: an MLflow store, a Tune run directory (which ``--resume
 exported models written relative to the working directory would vanish with it. So, in
 such a job:
 
-- a relative result path (``storage_path``, ``export.dir``, a job's ``output``) is written
-  under ``$CALRAY_RESULTS`` (default ``~/calray-results`` on the node running the driver: the
-  head, where cluster.yaml mounts that folder from the head's own disk);
+- a relative result path (``storage_path``, ``export.dir``, a job's ``output``, ``calray prune
+  --out``, ``calray export --out``) is written under ``$CALRAY_RESULTS`` (default
+  ``~/calray-results`` on the node running the driver: the head, where cluster.yaml mounts
+  that folder from the head's own disk);
 - a tracking store inside the working copy (the default ``sqlite:///<cwd>/mlflow.db``, or a
   relative sqlite path) is refused, saying what to set: ``MLFLOW_TRACKING_URI`` (cluster.yaml's
   head serves ``http://127.0.0.1:5000`` and sets it for every job) or an absolute path.

@@ -63,3 +63,13 @@ def test_a_process_inside_rays_unpacked_copy_is_in_a_job(tmp_path, monkeypatch):
     monkeypatch.delenv("CALRAY_RESULTS", raising=False)
     assert job_working_dir() == copy.resolve()
     assert result_path("exports") == (Path.home() / "calray-results" / "exports").resolve()
+
+
+def test_calray_prune_in_a_job_writes_the_model_under_calray_results(in_job, capsys):
+    from calray.cli import main
+
+    argv = ["prune", "--model", "toy", "--method", "magnitude", "--sparsity", "0.5", "--no-layer-errors",
+            "--mix", "toy:gsm=2", "--seqlen", "32", "--no-cache", "--out", "pruned"]
+    assert main(argv) == 0
+    assert (in_job / "pruned" / "pruning_report.json").is_file() and not (Path.cwd() / "pruned").exists()
+    assert capsys.readouterr().out.rstrip().endswith(f"-> {in_job.resolve() / 'pruned'}")

@@ -63,6 +63,7 @@ def check_device(device: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
+    from calray.durable import result_path
     from calray.models import resolve_model
     from calray.prune import METHODS, Target, prune_model
     from calray.prune.driver import check_widths, model_linears
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, include=args.include, exclude=args.exclude,
         layer_errors=args.layer_errors, config=config,
     )
-    out = save_pruned(model, tokenizer, report, args.out)
+    out = save_pruned(model, tokenizer, report, result_path(args.out))  # never into a Ray job's temporary copy
     totals = report.totals()
     error = totals["mean_layer_error"]
     print(
