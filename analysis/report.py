@@ -1,6 +1,6 @@
 """The paper-style report of recorded runs: ``calray report`` as a script (same options).
 
-    python analysis/report.py --tracking-uri sqlite:///mlflow.db --experiment calray-demo \
+    python analysis/report.py --tracking-uri sqlite:///mlflow.db --experiment calray \
         --default toy:web --out report.md
 
 See analysis/README.md for what each table means.

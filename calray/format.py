@@ -1,8 +1,11 @@
 """How calray prints numbers and tables, in one place: the CLI, the jobs, a sweep's tables and
-the analysis report show the same value the same way.
+the analysis report show the same value the same way, and the capability dimensions in one
+order (the paper's: general, commonsense, math, code; other dimensions after them, by name).
 
 >>> fixed(80.46), fixed(float("nan")), significant(1.7781), significant(None)
 ('80.5', 'n/a', '1.778', '-')
+>>> ordered_dimensions(["code", "style", "math", "general"])
+['general', 'math', 'code', 'style']
 >>> print(format_table(["source", "total"], [["toy:gsm", "80.5"]]))
 source   total
 -------  -----
@@ -12,7 +15,15 @@ toy:gsm  80.5
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+DIMENSION_ORDER: tuple[str, ...] = ("general", "commonsense", "math", "code")
+
+
+def ordered_dimensions(dimensions: Iterable[str]) -> list[str]:
+    """``dimensions`` in the one order every table uses: the paper's four first, others by name."""
+    found = set(dimensions)
+    return [d for d in DIMENSION_ORDER if d in found] + sorted(found - set(DIMENSION_ORDER))
 
 
 def fixed(value: float | None, digits: int = 1) -> str:

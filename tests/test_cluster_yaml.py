@@ -37,3 +37,19 @@ def test_a_broken_cluster_yaml_is_rejected(config):
     broken = {**config, "max_workerz": 3}
     with pytest.raises(jsonschema.ValidationError):
         validate_config(fillout_defaults(broken))
+
+
+def test_the_head_serves_mlflow_from_its_disk_and_every_job_defaults_to_it(config):
+    """The MLflow server's store and artifacts, and CALRAY_RESULTS, lie in the folder mounted from
+    the instance's disk; `ray start` exports the server's URI, so jobs inherit it."""
+    host, container = next(opt.split("=", 1)[1].split(":") for opt in config["docker"]["run_options"]
+                           if opt.startswith("--volume="))
+    assert any(host in cmd and "mkdir" in cmd for cmd in config["initialization_commands"])
+    commands = config["head_start_ray_commands"]
+    server = next(cmd for cmd in commands if "mlflow server" in cmd)
+    assert f"--backend-store-uri sqlite:///{container}/mlflow.db" in server
+    assert f"--artifacts-destination {container}/" in server and "--port 5000" in server
+    start = next(cmd for cmd in commands if "ray start --head" in cmd)
+    assert commands.index(server) < commands.index(start)
+    assert "MLFLOW_TRACKING_URI=http://127.0.0.1:5000" in start and f"CALRAY_RESULTS={container}" in start
+    assert start.index("export") < start.index("ray start")

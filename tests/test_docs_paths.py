@@ -3,6 +3,7 @@ a renamed config or a moved module must not leave a reader (or a copied command)
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -28,18 +29,34 @@ def texts() -> list[Path]:
     return [p for p in found if p.is_file()]
 
 
-def test_every_path_the_docs_and_help_texts_name_exists():
+def absent(where: str, text: str) -> list[str]:
+    """``where: path`` for each repository file or markdown document ``text`` names that does not exist."""
     names = {p.name for p in ROOT.rglob("*.md") if ".venv" not in p.parts}
-    missing = []
-    for path in texts():
-        text = path.read_text(encoding="utf-8")
-        for match in REPO_PATH.finditer(text):
-            named = match.group(1).rstrip(".")
-            if not (ROOT / named).exists():
-                missing.append(f"{path.relative_to(ROOT)}: {named}")
-        for match in DOCUMENT.finditer(text):
-            if match.group(1) not in names | OUTPUTS:
-                missing.append(f"{path.relative_to(ROOT)}: {match.group(1)}")
+    missing = [f"{where}: {m.group(1).rstrip('.')}" for m in REPO_PATH.finditer(text)
+               if not (ROOT / m.group(1).rstrip(".")).exists()]
+    return missing + [f"{where}: {m.group(1)}" for m in DOCUMENT.finditer(text) if m.group(1) not in names | OUTPUTS]
+
+
+def test_every_path_the_docs_and_help_texts_name_exists():
+    missing = [line for path in texts() for line in absent(str(path.relative_to(ROOT)), path.read_text(encoding="utf-8"))]
+    assert not missing, "named but absent:\n" + "\n".join(sorted(set(missing)))
+
+
+def test_every_path_the_rendered_help_names_exists():
+    """Help texts are assembled at run time too (defaults, registries, docstring examples)."""
+    from calray.cli import build_parser
+
+    def helps(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+        found = [(parser.prog, parser.format_help())]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    found += helps(child)
+        return found
+
+    rendered = helps(build_parser())
+    assert len(rendered) > 12 and any("jobs/configs/toy.yaml" in text for _, text in rendered)
+    missing = [line for prog, text in rendered for line in absent(f"{prog} --help", text)]
     assert not missing, "named but absent:\n" + "\n".join(sorted(set(missing)))
 
 

@@ -7,10 +7,10 @@ does not import torch (no model is needed to analyse runs)::
 
     from calray.analysis import build_report, load_trials, spearman_table
 
-    report = build_report("sqlite:///mlflow.db", "calray-demo", default="toy:web")
+    report = build_report("sqlite:///mlflow.db", "calray", default="toy:web")
     print(report.markdown())
 
-    trials = load_trials("sqlite:///mlflow.db", "calray-demo", sweeps=["demo-scan"])
+    trials = load_trials("sqlite:///mlflow.db", "calray", sweeps=["demo-scan"])
     table = spearman_table(trials.single_source(), dimensions=trials.dimensions)
     table.get("perplexity", "math").rho
 """

@@ -6,8 +6,8 @@ the pruning setting, and metrics ``retention/<dimension>``, ``calibration/<metri
 this module reads exactly that, through the same ``Tracker``, and never writes. Only
 ``FINISHED`` trial runs become rows: failed, killed and lost trials are counted, not analysed.
 
-    trials = load_trials("sqlite:///mlflow.db", "calray-demo")              # every sweep
-    trials = load_trials(uri, "calray-demo", sweeps=["demo-scan"])          # the newest of that name
+    trials = load_trials("sqlite:///mlflow.db", "calray")              # every sweep
+    trials = load_trials(uri, "calray", sweeps=["demo-scan"])          # the newest of that name
     trials.to_arrow()                                                       # one row per trial
 """
 
@@ -21,13 +21,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from calray.errors import CalrayError
+from calray.format import ordered_dimensions
 from calray.sweep.simplex import mixture_label
 from calray.sweep.tracking import KIND, PARENT, SOURCE_DIMENSIONS, SWEEP_ID, Tracker, require_store
 
 log = logging.getLogger(__name__)
 
-# calray.data.DIMENSIONS, the paper's order (not imported from there: calray.data pulls in torch)
-DIMENSION_ORDER = ("general", "commonsense", "code", "math")
 # Params that make retentions comparable: trials differing in one of them belong to different tables.
 SETTING_PARAMS = ("model", "method", "sparsity", "n_m", "mode", "nsamples", "seqlen", "capability_map", "limit", "eval_seed")
 SCAN_ALGORITHM = "sources"  # a sweep over every source alone: the single-source scan
@@ -100,9 +99,8 @@ class Trials:
 
     @property
     def dimensions(self) -> list[str]:
-        """Every retention dimension some row has, the paper's order first."""
-        found = {d for r in self.rows for d in r.retention}
-        return [d for d in DIMENSION_ORDER if d in found] + sorted(found - set(DIMENSION_ORDER))
+        """Every retention dimension some row has, in the tables' order (``calray.format``)."""
+        return ordered_dimensions(d for r in self.rows for d in r.retention)
 
     @property
     def info_metrics(self) -> list[str]:

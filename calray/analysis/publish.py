@@ -5,7 +5,7 @@ markdown section it illustrates, with a one-line caption) and, when asked for,
 ``report_tables/<table>.csv`` and ``.tex``. Every file is written atomically (a temporary
 file in the same folder, then renamed), so a reader never sees half a figure.
 
-    report = build_report("sqlite:///mlflow.db", "calray-demo", default="toy:web")
+    report = build_report("sqlite:///mlflow.db", "calray", default="toy:web")
     publish(report, Path("report.md"), formats={"md", "csv", "tex"})
 
 matplotlib is imported only here and in ``calray.analysis.figures``, never by

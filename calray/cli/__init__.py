@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module of this package with a ``register(subparsers)``
 function; heavy imports (torch, ray, mlflow) happen inside the handlers so that
-``calray --help`` stays fast. A ``CalrayError`` becomes one line on stderr and exit code 2.
+``calray --help`` stays fast; its docstring's example command lines end the subcommand's
+``--help`` (``calray.cli.examples``). A ``CalrayError`` becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import sys
 
 from calray import __version__
+from calray.cli.examples import add_examples
 from calray.errors import CalrayError
 
 # Modules that add subcommands, in the order --help lists them.
@@ -41,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        module = importlib.import_module(name)
+        before = set(sub.choices)
+        module.register(sub)
+        for command in set(sub.choices) - before:
+            add_examples(sub.choices[command], module.__doc__)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""``calray calib build``: draw a calibration set from a mixture and save it as Arrow."""
+"""``calray calib build``: draw a calibration set from a mixture and save it as Arrow.
+
+    calray calib build --model toy --mix toy:web=0.5,toy:gsm=0.5 --nsamples 32 --seqlen 128 --out calib.arrow
+    calray calib build --model toy --mix toy:gsm=16,toy:code=16 --seqlen 128 --sampling packed --out calib.arrow
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,9 @@ table, the Spearman table of information metrics vs retention over the scan (cal
 the best mixture vs the best single source vs the default, and how to open MLflow; writes the
 paper-style report with its figures (``report.md`` and ``report_figures/``, as ``calray
 report`` does) in a few seconds.
+
+    calray demo
+    calray demo --set sweep_trials=20 --report study/report.md
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def register(subparsers: Any) -> None:
                    help="change a demo setting (see calray.sweep.demo.DemoSettings), e.g. sweep_trials=20")
     p.add_argument("--report", default="report.md", metavar="PATH",
                    help="write the report with its figures here (default: report.md; '' for none)")
-    add_tracking_options(p, experiment_default="calray-demo")
+    add_tracking_options(p)
     p.set_defaults(func=run)
 
 
@@ -86,7 +89,11 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
     print(f"\n{len(report.scan.trials) + len(report.sweep.trials)} trials in {report.seconds / 60:.1f} minutes, "
           f"recorded in MLflow experiment {experiment!r}. To browse them:")
     print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1     # then open http://127.0.0.1:5000")
-    print("  calray runs --experiment " + experiment + "               # the latest sweep's trials as a table")
+    from calray.sweep.tracking import DEFAULT_EXPERIMENT, tracking_uri
+
+    where = ("" if uri == tracking_uri(None) else f" --tracking-uri {uri}") + (
+        "" if experiment == DEFAULT_EXPERIMENT else f" --experiment {experiment}")
+    print(f"  calray runs{where}               # the latest sweep's trials as a table")
 
 
 def print_spearman(scan: Any, *, uri: str, experiment: str) -> None:

@@ -1,4 +1,8 @@
-"""``calray eval``: capability scores of a model and, with ``--dense``, its retention."""
+"""``calray eval``: capability scores of a model and, with ``--dense``, its retention.
+
+    calray eval --model toy --capabilities toy --limit 20
+    calray eval --model pruned/ --dense toy --capabilities toy --json retention.json
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from calray.atomic import check_writable, write_atomic
+from calray.cli.choices import add_device_option
 from calray.errors import CalrayError
 from calray.format import format_table, significant
 
@@ -37,7 +42,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--static-cache", action="store_true",
                    help="generate with a static KV cache (compiled by transformers on CUDA where the model supports it)")
     p.add_argument("--max-length", type=int, help="context length (default: the model's, capped at 4096)")
-    p.add_argument("--device", help="torch device, e.g. cuda:0 (default: cpu)")
+    add_device_option(p, where="where the model runs")
     p.add_argument("--dtype", help="torch dtype name, e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--cache-dir", type=Path, help="dense-score cache (default: $CALRAY_CACHE or ~/.cache/calray)")
     p.add_argument("--threads", type=int, help="torch CPU threads")

@@ -2,6 +2,8 @@
 
 The run's mixture and seed, and its sweep's config, determine the pruning exactly, so the
 saved model is the one the trial evaluated (see calray.sweep.export).
+
+    calray export --run 3f2a9c --out exports/best          # a unique prefix of the run id (`calray runs`)
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``calray metrics``: information metrics of a calibration set under a model (definitions: calray/data/metrics.py)."""
+"""``calray metrics``: information metrics of a calibration set under a model (definitions: calray/data/metrics.py).
+
+    calray metrics --model toy --mix 'toy:*' --nsamples 36 --seqlen 128 --by-source
+    calray metrics --model toy --calib calib.arrow --json metrics.json
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from calray.atomic import check_writable, write_atomic
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
+from calray.cli.choices import add_device_option
 from calray.errors import CalrayError
 from calray.format import format_table
 
@@ -23,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calib", default=None, metavar="FILE.arrow", help="a saved calibration set instead of --mix")
     parser.add_argument("--by-source", action="store_true", help="also report each source of the mixture alone")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_device_option(parser, where="where the model runs")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the metrics as JSON")
     add_calibration_options(parser, mix_required=False)
     parser.set_defaults(func=metrics_command)
@@ -46,7 +51,7 @@ def metrics_command(args: argparse.Namespace) -> int:
         raise CalrayError("give exactly one of --mix SPEC (build a set) or --calib FILE.arrow (load one)")
     if args.json:
         check_writable(args.json, what="--json")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device
     model_dir = resolve_model(args.model)
     tokenizer = load_tokenizer(args.tokenizer or model_dir)
     if args.calib:

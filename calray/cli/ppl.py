@@ -1,11 +1,14 @@
 """``calray ppl``: perplexity of a model on a text file, over non-overlapping windows.
 
-    calray ppl --model /tmp/pruned --text ../shared/data/tinyshakespeare/input.txt --seqlen 256
+    calray ppl --model toy --text calray/toy/README.md --seqlen 128
+    calray ppl --model pruned/ --text notes.jsonl --seqlen 256 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+
+from calray.cli.choices import add_device_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seqlen", type=int, default=None,
                    help="window length (default: the model's context, at most 2048)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward (default 4)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
+    add_device_option(p, where="where the model runs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=run)
 

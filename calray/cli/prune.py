@@ -1,8 +1,9 @@
 """``calray prune``: prune a causal LM layer by layer on calibration text and save it with its report.
 
-    calray prune --model ../shared/models/stories260k --mix c4=0.5,gsm8k=0.5 --sources-file kit.yaml \\
-        --nsamples 16 --seqlen 256 --method sparsegpt --sparsity 0.5 --out /tmp/pruned
-    calray prune --model ../shared/models/stories260k --calib ../shared/data/wiki_sample/wiki_demo.txt ...
+    calray prune --model toy --method sparsegpt --sparsity 0.6 --mix toy:gsm=64 --seqlen 128 --out pruned/
+    calray prune --model toy --method wanda --n-m 2:4 --calib notes.txt --nsamples 16 --seqlen 128 --out pruned-24/
+    calray prune --model meta-llama/Llama-3.1-8B --device cuda --method sparsegpt --n-m 2:4 \\
+        --mix c4=64,gsm8k=64 --out llama-8b-2of4/
 
 Calibration windows come from ``calray.data`` (sources, mixtures, the window cache); the
 report records the mixture, its id and the per-source sample counts.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
+from calray.cli.choices import PRUNING_METHODS, add_device_option
 from calray.errors import CalrayError
 
 
@@ -27,13 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", required=True, help="model directory or hub id; toy = the shipped toy model, tiny:ARCH = a random tiny one"
     )
-    p.add_argument("--method", required=True, help="sparsegpt, wanda or magnitude")
+    p.add_argument("--method", required=True, choices=PRUNING_METHODS, metavar="METHOD",
+                   help="a registered pruning method: %(choices)s")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--sparsity", type=float, help="unstructured sparsity in [0, 1), e.g. 0.6")
     target.add_argument("--n-m", dest="n_m", help="N:M semi-structured pattern, e.g. 2:4")
     p.add_argument("--out", required=True, help="output directory (new or empty; written whole or not at all)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (once the new model is complete)")
-    p.add_argument("--device", default="cpu", help="where each block is pruned: cpu or cuda[:i] (default cpu)")
+    add_device_option(p, where="where each block is pruned")
     p.add_argument("--storage-device", default="cpu", help="where calibration activations live (default cpu)")
     p.add_argument("--batch-size", type=int, default=8, help="calibration samples per forward (default 8)")
     p.add_argument("--include", nargs="+", default=["*"], metavar="GLOB",
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from calray.atomic import check_output_dir
+    from calray.durable import result_path
     from calray.models import resolve_model
     from calray.prune import METHODS, Target, prune_model
     from calray.prune.driver import check_widths, model_linears
@@ -58,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     method = METHODS.get(args.method)
     target = Target.parse(sparsity=args.sparsity, n_m=args.n_m)
-    check_output_dir(args.out, overwrite=args.overwrite, what="--out")
+    out_dir = result_path(args.out)  # never into a Ray job's temporary copy
+    check_output_dir(out_dir, overwrite=args.overwrite, what="--out")
     hf_logging.disable_progress_bar()
     model, tokenizer = load_pretrained(resolve_model(args.model))
     selected = model_linears(model, include=args.include, exclude=args.exclude)
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, include=args.include, exclude=args.exclude,
         layer_errors=args.layer_errors, config=config,
     )
-    out = save_pruned(model, tokenizer, report, args.out, overwrite=args.overwrite)
+    out = save_pruned(model, tokenizer, report, out_dir, overwrite=args.overwrite)
     totals = report.totals()
     error = totals["mean_layer_error"]
     print(

@@ -1,8 +1,8 @@
 """``calray report``: the study's findings from the runs recorded in MLflow: markdown with
 figures, and the tables as CSV and LaTeX.
 
-    calray report --experiment calray-demo --default toy:web --out report.md
-    calray report --experiment calray-demo --out paper/report.md --format md,csv,tex --pareto general,code
+    calray report --default toy:web --out report.md
+    calray report --out paper/report.md --format md,csv,tex --pareto general,code
     calray report --tracking-uri http://mlflow.cluster:5000 --experiment paper-scan --scan paper-scan --sweep all
     calray report --scaling --experiment toy-scaling --out scaling.md       # jobs/scaling.py's study: retention vs size
 """

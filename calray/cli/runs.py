@@ -13,7 +13,7 @@ from typing import Any
 
 from calray.cli.tracking_options import add_tracking_options
 from calray.errors import CalrayError
-from calray.format import format_table, significant
+from calray.format import format_table, ordered_dimensions, significant
 
 
 def register(subparsers: Any) -> None:
@@ -55,7 +55,8 @@ def render(runs: list[Any], *, kind: str, sort: str, limit: int | None) -> str:
     from calray.sweep.tracking import metric_key
 
     sort = metric_key(sort)
-    dims = sorted({k.split("/", 1)[1] for r in runs for k in r.data.metrics if k.startswith("retention/")} - {"total"})
+    dims = ordered_dimensions({k.split("/", 1)[1] for r in runs for k in r.data.metrics if k.startswith("retention/")}
+                              - {"total"})
     if kind == "dense":
         cols = sorted({k for r in runs for k in r.data.metrics if k.startswith("score/")})
     elif kind == "sweep":

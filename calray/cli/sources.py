@@ -1,4 +1,9 @@
-"""``calray sources list`` and ``calray sources show NAME``: what calibration data is available."""
+"""``calray sources list`` and ``calray sources show NAME``: what calibration data is available.
+
+    calray sources list 'toy:*'
+    calray sources list --sources-file my_sources.yaml
+    calray sources show toy:gsm -n 2
+"""
 
 from __future__ import annotations
 

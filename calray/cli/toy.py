@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from calray.cli.choices import add_device_option
 from calray.errors import CalrayError
 
 SMOKE = dict(tokens=20_000, vocab_size=400, tokenizer_documents=100, hidden_size=32, intermediate_size=64,
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--size", default="base", choices=["small", "base", "large"],
                        help="which member of the toy family: small (0.53M parameters), base (2.2M, the shipped `toy`), "
                             "large (7.9M) (default: base)")
-    build.add_argument("--device", default="cpu", help="where the training steps run: cpu (default) or cuda")
+    add_device_option(build, where="where the training steps run")
     build.add_argument("--dtype", choices=["float32", "float16"], default=None,
                        help="weights saved as (default: as shipped: float32 for base, float16 for small and large)")
     build.add_argument("--threads", type=int, default=1, help="torch threads (default 1; more only helps on idle cores)")

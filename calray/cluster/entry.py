@@ -14,7 +14,8 @@ output: prune_eval.jsonl                     # one JobResult per line
 ```
 
 ``$VARS`` and ``~`` expand in every string; relative paths (model, sources_file, data) are
-relative to the config file. A job entry has ``calray.cluster.Job``'s fields; ``defaults`` and
+relative to the config file; ``output`` to the working directory (under ``$CALRAY_RESULTS``
+inside a Ray job: ``calray.durable``). A job entry has ``calray.cluster.Job``'s fields; ``defaults`` and
 then the entry are merged key by key over ``{evaluation: {capability_map: ...}}``. Every job is
 submitted at once, so the pool pipelines them.
 """
@@ -34,6 +35,7 @@ from calray.cluster.client import start_pool
 from calray.cluster.job import Job, JobResult
 from calray.cluster.pool import PoolConfig
 from calray.config import StrictModel, expand_vars, read_yaml_mapping, validate
+from calray.durable import result_path
 from calray.models import is_model_name, resolve_model
 
 log = logging.getLogger(__name__)
@@ -109,13 +111,14 @@ def run_prune_eval(config: PruneEvalConfig) -> list[JobResult]:
     setup = functools.partial(_setup, config.sources_file)
     setup()  # fail here, in the driver, on a bad sources file
     if config.output:
-        check_writable(config.output, what="output")  # before the pool runs, not after
+        check_writable(result_path(config.output), what="output")  # before the pool runs, not after
     pool = start_pool(pool_config, name=config.pool_name, setup=setup)
     try:
         results: list[JobResult] = ray.get([pool.submit(job) for job in jobs])
     finally:
         pool.shutdown()
     if config.output:
-        write_atomic(config.output, "".join(json.dumps(r.to_dict(), default=str) + "\n" for r in results))
-        log.info("wrote %d results to %s", len(results), config.output)
+        out = result_path(config.output)
+        write_atomic(out, "".join(json.dumps(r.to_dict(), default=str) + "\n" for r in results))
+        log.info("wrote %d results to %s", len(results), out)
     return results

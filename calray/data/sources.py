@@ -33,7 +33,7 @@ from calray.registry import Registry
 
 log = logging.getLogger(__name__)
 
-Dimension = Literal["general", "commonsense", "code", "math"]
+Dimension = Literal["general", "commonsense", "math", "code"]  # calray.format.DIMENSION_ORDER
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 SamplingMethod = Literal["random-window", "packed"]
 SAMPLING_METHODS: tuple[str, ...] = get_args(SamplingMethod)

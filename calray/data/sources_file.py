@@ -95,7 +95,7 @@ def _apply(name: str, entry: SourceEntry, base: Path, current: Source | None) ->
     if current is None:
         if entry.dimension is None or (entry.files is None and entry.hub is None):
             raise CalrayError(
-                f"new source {name!r} needs `dimension:` (one of general, commonsense, code, math) "
+                f"new source {name!r} needs `dimension:` (one of general, commonsense, math, code) "
                 "and `files:` or `hub:`"
             )
     changes: dict[str, Any] = {}

@@ -13,7 +13,7 @@ dimensions:
     - {task: gsm8k, metric: exact_match, num_fewshot: 5, limit: 50}
 ```
 
-The shipped ``paper`` map follows the study (General, Commonsense, Code, Math); register
+The shipped ``paper`` map follows the study (General, Commonsense, Math, Code); register
 your own with ``register_capability_map(name_or_map, source)``.
 """
 
@@ -31,6 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from calray.config import StrictModel, load_config, validate
 from calray.errors import CalrayError
 from calray.evaluate.registry import CAPABILITY_MAPS, TASKS
+from calray.format import ordered_dimensions
 
 MAPS_DIR = Path(__file__).with_name("maps")
 
@@ -69,7 +70,8 @@ class TaskSpec(StrictModel):
 
 
 class CapabilityMap(StrictModel):
-    """dimension -> tasks (order kept; a dimension's score is the mean over its tasks)."""
+    """dimension -> tasks (a dimension's score is the mean over its tasks); dimensions in the
+    tables' order (``calray.format.ordered_dimensions``), tasks in the order given."""
 
     name: str = "custom"
     dimensions: dict[str, list[TaskSpec]]
@@ -85,16 +87,16 @@ class CapabilityMap(StrictModel):
             names = [s.task for s in specs]
             if len(set(names)) != len(names):
                 raise ValueError(f"dimension {dim!r} lists a task twice: {names}")
-        return dims
+        return {d: dims[d] for d in ordered_dimensions(dims)}
 
     def select(self, dims: list[str] | None) -> CapabilityMap:
-        """The map restricted to ``dims`` (all when None), in the given order."""
+        """The map restricted to ``dims`` (all when None)."""
         if dims is None:
             return self
         unknown = [d for d in dims if d not in self.dimensions]
         if unknown:
             raise CalrayError(f"unknown dimension(s) {unknown} in map {self.name!r}; known: {', '.join(self.dimensions)}")
-        return self.model_copy(update={"dimensions": {d: self.dimensions[d] for d in dims}})
+        return self.model_copy(update={"dimensions": {d: specs for d, specs in self.dimensions.items() if d in dims}})
 
     def with_overrides(self, *, limit: int | None = None, max_new_tokens: int | None = None) -> CapabilityMap:
         """Every task capped at ``limit`` items and ``max_new_tokens`` generated tokens (a

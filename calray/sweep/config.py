@@ -38,6 +38,7 @@ from calray.data import MetricsLevel
 from calray.evaluate import EvaluationSettings
 from calray.models import is_model_name
 from calray.prune import PruneSettings
+from calray.sweep.tracking import DEFAULT_EXPERIMENT
 
 Algorithm = Literal["optuna", "random", "grid", "list", "sources"]
 
@@ -146,10 +147,11 @@ class EvaluationConfig(EvaluationSettings):
 
 class TrackingConfig(StrictModel):
     """Where MLflow records go: a ``sqlite:///`` file (default ``mlflow.db`` in the working
-    directory) or a tracking server's URI; one experiment per study."""
+    directory; refused inside a Ray job's temporary working copy, see ``calray.durable``) or a
+    tracking server's URI; one experiment per study."""
 
     uri: str | None = None
-    experiment: str = "calray"
+    experiment: str = DEFAULT_EXPERIMENT
 
 
 class ExportConfig(StrictModel):
@@ -175,7 +177,7 @@ class SweepConfig(StrictModel):
     fidelity: FidelityConfig | None = None
     tracking: TrackingConfig = TrackingConfig()
     export: ExportConfig = ExportConfig()
-    storage_path: str = "calray-runs"
+    storage_path: str = "calray-runs"  # Tune's run directories; relative: see calray.durable.result_path
     cluster_yaml: str | None = None  # check resource requests against this launcher file's node types
 
     @field_validator("name")

@@ -26,6 +26,7 @@ from pydantic import Field
 from calray.config import StrictModel
 from calray.sweep.config import SweepConfig, load_sweep_config
 from calray.sweep.results import SweepResult, TrialRecord
+from calray.sweep.tracking import DEFAULT_EXPERIMENT
 
 log = logging.getLogger("calray.demo")
 
@@ -95,7 +96,7 @@ def sweep_sources(scan: SweepResult, default: str) -> list[str]:
     return mixed if len(mixed) > 1 else list(dict.fromkeys([*mixed, *by_total]))[:2]  # a mixture needs two sources
 
 
-def run_demo(settings: DemoSettings, *, tracking_uri: str, experiment: str = "calray-demo") -> DemoReport:
+def run_demo(settings: DemoSettings, *, tracking_uri: str, experiment: str = DEFAULT_EXPERIMENT) -> DemoReport:
     """Run the demo (see the module docstring); Ray is started here and stopped at the end
     unless this process was already connected."""
     import ray

@@ -10,7 +10,8 @@
 Order of work, so that a failure leaves nothing half-done: ``plan_sweep`` checks everything
 (no Ray, pool or MLflow run yet); the pool starts and the dense model is evaluated (its run
 is recorded once per model and map); only then is the sweep's parent run opened. Each sweep
-has a directory ``<storage_path>/<name>/<sweep id>`` holding Tune's experiment and
+has a directory ``<storage_path>/<name>/<sweep id>`` (a relative storage path is kept out of a
+Ray job's temporary working copy: ``calray.durable``) holding Tune's experiment and
 ``calray_sweep.json`` (id, config, parent run, status). ``run_sweep(config, resume=True)``
 continues the newest unfinished sweep of that name with Tune's ``Tuner.restore``; trials Tune
 runs again reuse their MLflow runs (found by key), and a final pass records any trial whose
@@ -41,6 +42,7 @@ from calray.atomic import write_atomic
 from calray.cluster import PoolClient, start_pool
 from calray.config import validate
 from calray.data import get_source
+from calray.durable import result_path
 from calray.errors import CalrayError
 from calray.models import parameter_count
 from calray.sweep.callbacks import (
@@ -97,7 +99,7 @@ def find_resumable(config: SweepConfig, where: str | bool) -> Path:
     if isinstance(where, str):
         path = Path(where).expanduser().resolve()
     else:
-        base = Path(config.storage_path).expanduser().resolve() / config.name
+        base = result_path(config.storage_path) / config.name
         candidates = sorted((p for p in base.glob(f"*/{STATE_FILE}")), key=lambda p: p.parent.name)
         open_ = [p.parent for p in candidates if read_state(p.parent).get("status") != "finished"]
         if not open_:
@@ -145,7 +147,7 @@ def _run_sweep(config: SweepConfig, *, resume: bool | str, pool: PoolClient | No
         log.info("resuming sweep %s from %s", sweep_id, sweep_dir)
     else:
         sweep_id = new_sweep_id()
-        sweep_dir = Path(config.storage_path).expanduser().resolve() / config.name / sweep_id
+        sweep_dir = result_path(config.storage_path) / config.name / sweep_id
     plan = plan or plan_sweep(config)
     tracker = Tracker(plan.tracking_uri, config.tracking.experiment)
     tracker.experiment_id  # noqa: B018 - create the experiment (once, here in the driver)
@@ -206,7 +208,7 @@ def _run_sweep(config: SweepConfig, *, resume: bool | str, pool: PoolClient | No
         if own_pool:
             pool.shutdown()
     if config.export.top_k:
-        export_top(result, k=config.export.top_k, out=Path(config.export.dir) / config.name / sweep_id)
+        export_top(result, k=config.export.top_k, out=result_path(config.export.dir) / config.name / sweep_id)
     return result
 
 

@@ -26,6 +26,7 @@ from transformers import PreTrainedModel
 from calray.atomic import check_output_dir
 from calray.config import validate
 from calray.data import build_calibration, parse_mixture
+from calray.durable import result_path
 from calray.errors import CalrayError
 from calray.evaluate import fingerprint_dir
 from calray.models import resolve_model
@@ -45,7 +46,7 @@ from calray.prune import (
 from calray.sweep.config import SweepConfig
 from calray.sweep.plan import run_setup
 from calray.sweep.results import SweepResult
-from calray.sweep.tracking import KIND, PARENT, Tracker
+from calray.sweep.tracking import DEFAULT_EXPERIMENT, KIND, PARENT, Tracker
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -100,10 +101,11 @@ def prune_independent(
                        include=settings.include, exclude=settings.exclude, layer_errors=settings.layer_errors)
 
 
-def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = "calray",
+def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT,
                overwrite: bool = False) -> Path:
     """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json;
     a non-empty ``out`` only with ``overwrite``)."""
+    out = result_path(out)  # never into a Ray job's temporary copy
     check_output_dir(out, overwrite=overwrite, what="export directory")
     tracker = Tracker(tracking_uri, experiment)
     run, config = run_config(tracker, run_id)
@@ -137,7 +139,7 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
         parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
         report = PruningReport(prune_independent(model, parts, p), time.time() - started, report_config)
     path = save_pruned(model, tokenizer, report, out, overwrite=overwrite)
-    tracker.set_tags(run_id, {"calray.exported_to": str(Path(out).resolve())})
+    tracker.set_tags(run_id, {"calray.exported_to": str(path)})
     log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])
     return path
 

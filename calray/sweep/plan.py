@@ -21,6 +21,7 @@ from calray.atomic import check_writable
 from calray.cluster import Calibration, Job, PoolConfig, checkpoint_files
 from calray.config import validate
 from calray.data import parse_mixture, select_sources
+from calray.durable import result_path
 from calray.errors import CalrayError
 from calray.models import resolve_model
 from calray.sweep.config import SweepConfig
@@ -111,12 +112,12 @@ def check_outputs(config: SweepConfig) -> None:
     """The sweep's local output locations (Tune's storage, a sqlite store, exports) are writable,
     checked before the pool starts rather than found out after the first trials."""
     if "://" not in config.storage_path:  # a URI (s3://, gs://) is Tune's to reach
-        check_writable(Path(config.storage_path) / config.name, what="storage_path")
+        check_writable(result_path(config.storage_path) / config.name, what="storage_path")
     uri = tracking_uri(config.tracking.uri)
     if uri.startswith("sqlite:///"):
         check_writable(uri[len("sqlite:///"):], what="the MLflow store")
     if config.export.top_k:
-        check_writable(Path(config.export.dir) / config.name, what="export.dir")
+        check_writable(result_path(config.export.dir) / config.name, what="export.dir")
 
 
 def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:

@@ -16,7 +16,9 @@ record each trial exactly once:
   safetensors headers; absent when no local checkpoint), the x axis of scaling figures.
 
 The default store is ``sqlite:///mlflow.db`` in the working directory (MLflow 3 refuses a
-bare file store); artifacts go to ``mlartifacts/`` beside the database file.
+bare file store); artifacts go to ``mlartifacts/`` beside the database file. Inside a Ray job
+submitted with a working directory, a store in that temporary copy is refused
+(``calray.durable``): the job must name a server or an absolute path.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calray.durable import refuse_in_job_copy
 from calray.errors import CalrayError
 
 if TYPE_CHECKING:
@@ -48,23 +51,31 @@ DENSE_KEY = "calray.dense_key"
 SOURCE_DIMENSIONS = "calray.source_dimensions"
 MODEL_PARAMETERS = "calray.model_parameters"
 PARENT = "mlflow.parentRunId"
+DEFAULT_EXPERIMENT = "calray"  # what every command records into and reads by default, the demo too
 RUN_NAME = "mlflow.runName"
 _BAD_KEY = re.compile(r"[^\w./\- :]")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 STORE_LOCK_TIMEOUT_S = 600  # creating or migrating a store takes seconds; longer, its holder is stuck
 _SERVER = ("http://", "https://", "databricks", "postgresql", "mysql", "mssql", "file:")
+IN_JOB_FIX = (
+    "set MLFLOW_TRACKING_URI in the job's runtime env (--runtime-env-json '{\"env_vars\": {\"MLFLOW_TRACKING_URI\": "
+    "\"http://127.0.0.1:5000\"}}', the server cluster.yaml starts on the head) or --tracking-uri / tracking.uri to "
+    "an absolute sqlite:////path/mlflow.db"
+)
 
 
 def tracking_uri(uri: str | None) -> str:
     """The store to use: ``$MLFLOW_TRACKING_URI`` or ``sqlite:///<cwd>/mlflow.db`` by default, a
-    ``.db`` path as sqlite, else a URI MLflow understands (a server, or a database URL)."""
+    ``.db`` path as sqlite, else a URI MLflow understands (a server, or a database URL). A
+    sqlite file inside a Ray job's temporary working copy is refused."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or None
     if uri is None:
-        return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-    if uri.startswith("sqlite:///"):
-        return _checked_sqlite(uri)
+        uri = f"sqlite:///{Path.cwd() / 'mlflow.db'}"
     if uri.endswith(".db") and "://" not in uri:
-        return _checked_sqlite(f"sqlite:///{Path(uri).expanduser().resolve()}")
+        uri = f"sqlite:///{Path(uri).expanduser().resolve()}"
+    if uri.startswith("sqlite:///"):
+        refuse_in_job_copy(Path(uri[len("sqlite:///"):]), what="the MLflow store", fix=IN_JOB_FIX)
+        return _checked_sqlite(uri)
     if uri.startswith(_SERVER) and not uri.startswith("file:"):
         return uri
     raise CalrayError(

@@ -15,7 +15,7 @@ from .conftest import MIXED, SOURCES, TAGS
 def test_rows_carry_weights_seed_setting_retention_and_information_metrics(study):
     trials = load_trials(study.uri, "study", sweeps=["scan"])
     assert len(trials.rows) == len(study.scan) == 16
-    assert trials.dimensions == ["general", "code", "math"]  # the paper's order
+    assert trials.dimensions == ["general", "math", "code"]  # the tables' order (calray.format)
     assert trials.info_metrics == ["constant", "perplexity", "seq_rep_4"]
     assert trials.source_dimensions == TAGS
     by_key = {(r.single, r.seed): r for r in trials.rows}

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_report_picks_the_newest_scan_and_sweep_and_writes_every_section(study):
     report = build_report(study.uri, "study", default="src2")
     assert [s.name for s in report.scans] == ["scan"] and [s.name for s in report.sweeps] == ["mix"]
-    assert report.setting["model"] == "toy" and report.dimensions == ["general", "code", "math"]
+    assert report.setting["model"] == "toy" and report.dimensions == ["general", "math", "code"]
     rho = report.spearman.get("perplexity", "math").rho
     findings = report.findings()
     assert any(f.startswith("Calibration perplexity correlates negatively with math retention (Spearman rho = "

@@ -57,7 +57,7 @@ def test_each_model_gets_its_tables_and_the_own_domain_verdict(store):
     assert findings[1].startswith("The uniform mix beats the best single source at some sizes only (total retention, small "
                                   "(1.0k) +11.7")
     assert findings[3].startswith("mid (10.0k): 2 of 3 dimensions best kept by one of their own sources (general -> g1, "
-                                  "code -> g1 (tagged general), math -> m1); the uniform mix retains 66.0 in total vs the "
+                                  "math -> m1, code -> g1 (tagged general)); the uniform mix retains 66.0 in total vs the "
                                   "best single source (g1) 66.7 (-0.7).")
 
 

@@ -33,7 +33,7 @@ def seed_means(study, metric: str, dimension: str) -> tuple[list[float], list[fl
 
 def test_rho_p_n_match_scipy_over_seed_means(study, scan):
     table = spearman_table(scan.single_source(), dimensions=scan.dimensions)
-    assert table.unit == "sources" and table.dimensions == ["general", "code", "math", "total"]
+    assert table.unit == "sources" and table.dimensions == ["general", "math", "code", "total"]
     for metric in ("perplexity", "seq_rep_4"):
         for d in table.dimensions:
             x, y = seed_means(study, metric, d)

@@ -19,7 +19,7 @@ from calray.sweep.objective import pareto_front
 
 from .conftest import SOURCES, TAGS
 
-DIMS = ["general", "code", "math"]
+DIMS = ["general", "math", "code"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_best_source_per_dimension_and_whether_it_is_its_own(trials):
     _, rows = best_source_rows(table)
     assert rows[0][:5] == ["general", "src7", f"{table.best['general'].retention:.1f}", "code", "no"]
     text = markdown_table(*single_source_rows(table))
-    assert "| source | tag | general | code | math | total | seeds |" in text and " ± " in text and "**" in text
+    assert "| source | tag | general | math | code | total | seeds |" in text and " ± " in text and "**" in text
 
 
 def test_unknown_tags_say_unknown_rather_than_guess(trials):

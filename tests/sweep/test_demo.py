@@ -10,7 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 from calray.cli import main
-from calray.sweep.tracking import KIND, SOURCE_DIMENSIONS
+from calray.format import ordered_dimensions
+from calray.sweep.tracking import DEFAULT_EXPERIMENT, KIND, SOURCE_DIMENSIONS
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -31,11 +32,12 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     for row in ("best mixture (sweep)", "uniform mix", "best single source", "default (tiny:words)"):
         assert row in out
     assert f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1" in out
+    assert f"  calray runs --tracking-uri {uri}  " in out  # the default experiment: no --experiment needed
     spearman = out.split("Information metrics of each calibration set vs retention over the scan")[1].split("Best mixture")[0]
     assert "metric (n=3 sources)" in spearman and "perplexity" in spearman and "seq_rep_4" in spearman
 
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("calray-demo").experiment_id
+    experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT).experiment_id  # what `runs` and `report` read
     runs = client.search_runs([experiment])
     kinds = [r.data.tags[KIND] for r in runs]
     assert kinds.count("dense") == 1 and kinds.count("sweep") == 2 and kinds.count("trial") == 3 + 3
@@ -48,11 +50,19 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     # the scan's single sources were told to Optuna, not run again: the sweep's trials are mixtures
     assert all(sum(float(v) > 0 for k, v in r.data.params.items() if k.startswith("weight/")) > 1 for r in trials)
 
+    # `calray runs` right after the demo, with no --experiment, lists the demo's sweep
+    capsys.readouterr()
+    assert main(["runs", "--tracking-uri", uri]) == 0
+    listed = capsys.readouterr().out
+    assert sum(r.info.run_id in listed for r in trials) == len(trials) == 3
+    header = listed.splitlines()[0].split()
+    assert header[3:header.index("total")] == ordered_dimensions(header[3:header.index("total")])  # the tables' order
+
     # the demo ends by writing the report, its figures embedded
     from calray.analysis import build_report
 
     # a Pareto figure needs two dimensions with retention; the tiny map may define fewer
-    figures = ["retention", "spearman", "comparison"] + (["pareto"] if len(build_report(uri, "calray-demo").dimensions) > 1
+    figures = ["retention", "spearman", "comparison"] + (["pareto"] if len(build_report(uri, DEFAULT_EXPERIMENT).dimensions) > 1
                                                           else [])
     line = next((x for x in out.splitlines() if x.startswith("The report, with")), out[-500:])
     assert line.startswith(f"The report, with {len(figures)} figures: {written} (again"), line
@@ -64,7 +74,7 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
 
     # the analysis layer reads the demo's store back: the same runs, the paper's tables
     report = tmp_path / "report.md"
-    assert main(["report", "--tracking-uri", uri, "--experiment", "calray-demo", "--default", "tiny:words", "--out", str(report),
+    assert main(["report", "--tracking-uri", uri, "--default", "tiny:words", "--out", str(report),
                  "--no-figures"]) == 0
     text = report.read_text()
     findings = text.split("## Findings")[1].split("## 1.")[0]
