@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from calray.cli.format_options import add_format_option
 from calray.cli.tracking_options import add_tracking_options
 from calray.errors import CalrayError
 
@@ -19,6 +20,7 @@ def register(subparsers: Any) -> None:
                               "and write the model, its tokenizer and pruning_report.json to --out.")
     p.add_argument("--run", required=True, help="MLflow run id of a trial (or a unique prefix; see `calray runs`)")
     p.add_argument("--out", required=True, help="output directory")
+    add_format_option(p)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     add_tracking_options(p)
     p.set_defaults(func=run)
@@ -40,13 +42,16 @@ def resolve_run(tracker: Any, prefix: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from calray.prune.compressed import check_format
     from calray.sweep.export import export_run
     from calray.sweep.tracking import Tracker
 
+    check_format(args.format)
     if args.threads:
         torch.set_num_threads(args.threads)
     tracker = Tracker(args.tracking_uri, args.experiment)
     run_id = resolve_run(tracker, args.run)
-    path = export_run(run_id, args.out, tracking_uri=tracker.uri, experiment=args.experiment)
+    path = export_run(run_id, args.out, tracking_uri=tracker.uri, experiment=args.experiment,
+                      format=args.format)
     print(f"exported run {run_id} to {path}")
     return 0

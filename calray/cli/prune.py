@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
+from calray.cli.format_options import add_format_option
 from calray.errors import CalrayError
 
 
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.add_argument("--sparsity", type=float, help="unstructured sparsity in [0, 1), e.g. 0.6")
     target.add_argument("--n-m", dest="n_m", help="N:M semi-structured pattern, e.g. 2:4")
     p.add_argument("--out", required=True, help="output directory")
+    add_format_option(p)
     p.add_argument("--device", default="cpu", help="where each block is pruned: cpu or cuda[:i] (default cpu)")
     p.add_argument("--storage-device", default="cpu", help="where calibration activations live (default cpu)")
     p.add_argument("--batch-size", type=int, default=8, help="calibration samples per forward (default 8)")
@@ -62,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
 
     from calray.models import resolve_model
     from calray.prune import METHODS, Target, prune_model
+    from calray.prune.compressed import check_format
     from calray.prune.driver import check_widths, model_linears
     from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
 
+    check_format(args.format)
     method = METHODS.get(args.method)
     target = Target.parse(sparsity=args.sparsity, n_m=args.n_m)
     check_device(args.device)
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, include=args.include, exclude=args.exclude,
         layer_errors=args.layer_errors, config=config,
     )
-    out = save_pruned(model, tokenizer, report, args.out)
+    out = save_pruned(model, tokenizer, report, args.out, format=args.format)
     totals = report.totals()
     error = totals["mean_layer_error"]
     print(

@@ -14,6 +14,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 
 from calray.errors import CalrayError
 from calray.prune.adapters import check_supported
+from calray.prune.compressed import check_format, write_compressed_tensors_config
 from calray.prune.report import PruningReport
 
 # What the hub accepts as a repo id: "name" or "namespace/name".
@@ -76,11 +77,17 @@ def resolve_seqlen(seqlen: int | None, config: PretrainedConfig, *, cap: int = D
     return seqlen
 
 
-def save_pruned(model: PreTrainedModel, tokenizer: object, report: PruningReport, directory: str | Path) -> Path:
-    """Write the model (safetensors), its tokenizer and ``pruning_report.json`` to ``directory``."""
+def save_pruned(
+    model: PreTrainedModel, tokenizer: object, report: PruningReport, directory: str | Path, *, format: str = "plain"
+) -> Path:
+    """Write the model (safetensors), its tokenizer and ``pruning_report.json`` to ``directory``;
+    ``format="compressed-tensors"`` adds the compressed-tensors sparsity metadata (compressed.py)."""
+    check_format(format)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
+    if format == "compressed-tensors":
+        write_compressed_tensors_config(model, report, out)
     tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
     report.save(out)
     return out

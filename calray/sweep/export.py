@@ -99,8 +99,11 @@ def prune_independent(
                        include=settings.include, exclude=settings.exclude, layer_errors=settings.layer_errors)
 
 
-def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = "calray") -> Path:
-    """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json)."""
+def export_run(
+    run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = "calray", format: str = "plain"
+) -> Path:
+    """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json)
+    in ``format`` (see ``calray.prune.save_pruned``)."""
     tracker = Tracker(tracking_uri, experiment)
     run, config = run_config(tracker, run_id)
     run_setup(tuple(config.setup_modules), config.sources_file)
@@ -132,7 +135,7 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     else:
         parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
         report = PruningReport(prune_independent(model, parts, p), time.time() - started, report_config)
-    path = save_pruned(model, tokenizer, report, out)
+    path = save_pruned(model, tokenizer, report, out, format=format)
     tracker.set_tags(run_id, {"calray.exported_to": str(Path(out).resolve())})
     log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])
     return path
