@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from calray.cli.eval_tasks import add_lmeval_options, run_tasks
 from calray.errors import CalrayError
 from calray.format import format_table, significant
 
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dtype", help="torch dtype name, e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--cache-dir", type=Path, help="dense-score cache (default: $CALRAY_CACHE or ~/.cache/calray)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    add_lmeval_options(p)
     p.set_defaults(func=run)
 
 
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from calray.models import resolve_model
 
+    if args.tasks:
+        return run_tasks(args)
     model_dir = resolve_model(args.model)
     dense_dir = resolve_model(args.dense) if args.dense else None
     if args.data and args.data_config:
