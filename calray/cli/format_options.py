@@ -12,6 +12,7 @@ FORMATS = ("plain", "compressed-tensors")
 def add_format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=FORMATS, default="plain",
-        help="plain: transformers safetensors (default); compressed-tensors: the same weights with the "
-        "compressed-tensors sparsity_config that llm-compressor and vLLM read (needs calray[export])",
+        help="plain: transformers safetensors (default); compressed-tensors: the same weights with "
+        "compressed-tensors' quantization_config/sparsity_config block (needs calray[export]; loads in "
+        "transformers >= 5.23 only)",
     )

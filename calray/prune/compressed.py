@@ -8,10 +8,14 @@ linears left dense (``ignore``).
 
 The weights are stored dense (sparsity format ``dense``). The compressed sparse storage
 formats (``sparse-bitmask``, ``sparse-24-bitmask``) were removed from compressed-tensors in
-0.15, the first release that runs with transformers 5, and transformers 5 has no reader for
-them; a bitmask checkpoint would not load back. So the export is the size of the plain one
-(``benchmarks/README.md``) and loads in transformers, with compressed-tensors installed, to
-the same logits. The extra ``export`` installs compressed-tensors.
+0.15, the first release that runs with transformers 5, and vLLM dropped its 2:4 (Sparse24)
+kernels; no transformers-5 reader of a bitmask checkpoint exists. So the export is the size
+of the plain one (``benchmarks/export_size.py``). It loads back to the same logits in
+transformers >= 5.23 with compressed-tensors installed; transformers 5.17 to 5.22 refuse a
+``quantization_config`` without quantization groups (their loader reads ``config_groups``
+of None), so for them, and for llm-compressor 0.14 which pins 5.17, export ``plain``: that
+is what llm-compressor 0.14 itself writes for a sparse-only model. The extra ``export``
+installs compressed-tensors.
 """
 
 from __future__ import annotations

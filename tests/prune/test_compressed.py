@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
+from packaging.version import Version
 from transformers import AutoModelForCausalLM
 
 from calray.cli import main
@@ -17,6 +19,10 @@ from calray.prune import METHODS, Target, load_pretrained, prune_model, save_pru
 from calray.prune.compressed import FORMATS
 
 pytest.importorskip("compressed_tensors")
+# transformers 5.17-5.22 cannot load a compressed-tensors config without quantization groups
+# (calray/prune/compressed.py); the round trips need 5.23+, which the constraints pin.
+loads_back = pytest.mark.skipif(Version(transformers.__version__) < Version("5.23"),
+                                reason="transformers < 5.23 cannot load a sparsity-only compressed-tensors config")
 
 
 def logits(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
@@ -28,6 +34,7 @@ def test_the_cli_offers_the_formats_save_pruned_writes():
     assert CLI_FORMATS == FORMATS
 
 
+@loads_back
 def test_toy_unstructured_export_loads_back_with_identical_logits(tmp_path: Path):
     model, tokenizer = load_pretrained(resolve_model("toy"))
     ids = torch.randint(4, model.config.vocab_size, (8, 64), generator=torch.Generator().manual_seed(0))
@@ -50,6 +57,7 @@ def test_toy_unstructured_export_loads_back_with_identical_logits(tmp_path: Path
     assert torch.equal(logits(loaded, ids[:2]), expected)
 
 
+@loads_back
 def test_cli_two_four_export_of_a_tiny_model_loads_back_with_identical_logits(tmp_path: Path, capsys):
     calib = tmp_path / "calib.txt"
     calib.write_text(" ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(40)))
