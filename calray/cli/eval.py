@@ -13,6 +13,7 @@ from typing import Any
 
 from calray.atomic import check_writable, write_atomic
 from calray.cli.choices import add_device_option
+from calray.cli.eval_tasks import add_lmeval_options, run_tasks
 from calray.errors import CalrayError
 from calray.format import format_table, significant
 
@@ -46,6 +47,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dtype", help="torch dtype name, e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--cache-dir", type=Path, help="dense-score cache (default: $CALRAY_CACHE or ~/.cache/calray)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    add_lmeval_options(p)
     p.set_defaults(func=run)
 
 
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from calray.models import resolve_model
 
+    if args.tasks:
+        return run_tasks(args)
     if args.json:
         check_writable(args.json, what="--json")
     model_dir = resolve_model(args.model)

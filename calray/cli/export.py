@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from calray.cli.format_options import add_format_option
 from calray.cli.tracking_options import add_tracking_options
 from calray.errors import CalrayError
 
@@ -22,6 +23,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--run", required=True, help="MLflow run id of a trial (or a unique prefix; see `calray runs`)")
     p.add_argument("--out", required=True, help="output directory (new or empty; written whole or not at all)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (once the new model is complete)")
+    add_format_option(p)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     add_tracking_options(p)
     p.set_defaults(func=run)
@@ -44,12 +46,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from calray.analysis.load import open_experiment
+    from calray.prune.compressed import check_format
     from calray.sweep.export import export_run
 
+    check_format(args.format)
     if args.threads:
         torch.set_num_threads(args.threads)
     tracker = open_experiment(args.tracking_uri, args.experiment)  # reads only: never creates a store
     run_id = resolve_run(tracker, args.run)
-    path = export_run(run_id, args.out, tracking_uri=tracker.uri, experiment=args.experiment, overwrite=args.overwrite)
+    path = export_run(run_id, args.out, tracking_uri=tracker.uri, experiment=args.experiment, overwrite=args.overwrite,
+                      format=args.format)
     print(f"exported run {run_id} to {path}")
     return 0

@@ -15,6 +15,7 @@ import argparse
 
 from calray.cli.calib_options import add_calibration_options, calibration_from_args
 from calray.cli.choices import PRUNING_METHODS, add_device_option
+from calray.cli.format_options import add_format_option
 from calray.errors import CalrayError
 
 
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory (new or empty; written whole or not at all)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (once the new model is complete)")
     add_device_option(p, where="where each block is pruned")
+    add_format_option(p)
     p.add_argument("--storage-device", default="cpu", help="where calibration activations live (default cpu)")
     p.add_argument("--batch-size", type=int, default=8, help="calibration samples per forward (default 8)")
     p.add_argument("--include", nargs="+", default=["*"], metavar="GLOB",
@@ -57,9 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from calray.durable import result_path
     from calray.models import resolve_model
     from calray.prune import METHODS, Target, prune_model
+    from calray.prune.compressed import check_format
     from calray.prune.driver import check_widths, model_linears
     from calray.prune.model_io import load_pretrained, resolve_seqlen, save_pruned
 
+    check_format(args.format)
     method = METHODS.get(args.method)
     target = Target.parse(sparsity=args.sparsity, n_m=args.n_m)
     out_dir = result_path(args.out)  # never into a Ray job's temporary copy
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, include=args.include, exclude=args.exclude,
         layer_errors=args.layer_errors, config=config,
     )
-    out = save_pruned(model, tokenizer, report, out_dir, overwrite=args.overwrite)
+    out = save_pruned(model, tokenizer, report, out_dir, overwrite=args.overwrite, format=args.format)
     totals = report.totals()
     error = totals["mean_layer_error"]
     print(

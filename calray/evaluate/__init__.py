@@ -17,7 +17,14 @@ entries are checked against the task registry):
 
 >>> register_task(MultipleChoiceTask(name="toy_mc", items=[ChoiceItem("2+2=", ("4", "5"), 0)]))  # doctest: +SKIP
 >>> register_capability_map("mine", {"dimensions": {"math": [{"task": "toy_mc", "metric": "acc"}]}})  # doctest: +SKIP
+
+The package is callable: ``calray.evaluate(model, capabilities="toy", limit=20, dense="toy")``
+is ``evaluate_model`` (simple.py), the one-call form for notebooks.
 """
+
+import sys
+import types
+from typing import Any
 
 from calray.evaluate import builtin as _builtin  # noqa: F401  (registers the built-in tasks)
 from calray.evaluate.builtin.sources import LocalData, load_local_data
@@ -30,6 +37,7 @@ from calray.evaluate.retention import ChanceRule, RetentionReport, TaskRetention
 from calray.evaluate.runner import CapabilityScores, evaluate_capabilities, evaluate_task
 from calray.evaluate.sandbox import ExecResult, SandboxLimits, run_program, run_programs
 from calray.evaluate.settings import EvaluationSettings
+from calray.evaluate.simple import Evaluation, evaluate_model
 from calray.evaluate.tasks import (
     AnswerItem,
     ChoiceItem,
@@ -47,6 +55,17 @@ from calray.evaluate.token_lm import ContinuationQuery, TokenLM, rolling_windows
 
 load_builtin_maps()
 
+
+class _CallableModule(types.ModuleType):
+    """Makes ``calray.evaluate(...)`` call ``evaluate_model``: the one-call API and this
+    package share their name, and ``import calray.evaluate`` binds the package to it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Evaluation:
+        return evaluate_model(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
 __all__ = [
     "CAPABILITY_MAPS",
     "TASKS",
@@ -60,6 +79,7 @@ __all__ = [
     "ContinuationQuery",
     "DenseCache",
     "EvalModel",
+    "Evaluation",
     "EvaluationSettings",
     "ExecResult",
     "GenerationArgs",
@@ -83,6 +103,7 @@ __all__ = [
     "config_max_length",
     "dense_key",
     "evaluate_capabilities",
+    "evaluate_model",
     "evaluate_task",
     "fingerprint_dir",
     "fingerprint_module",

@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 from calray.atomic import atomic_dir
 from calray.errors import CalrayError
 from calray.prune.adapters import check_supported
+from calray.prune.compressed import check_format, write_compressed_tensors_config
 from calray.prune.report import PruningReport
 
 # What the hub accepts as a repo id: "name" or "namespace/name".
@@ -136,16 +137,21 @@ def resolve_seqlen(seqlen: int | None, config: PretrainedConfig, *, cap: int = D
 
 
 def save_pruned(
-    model: PreTrainedModel, tokenizer: object, report: PruningReport, directory: str | Path, *, overwrite: bool = False
+    model: PreTrainedModel, tokenizer: object, report: PruningReport, directory: str | Path, *, overwrite: bool = False,
+    format: str = "plain",
 ) -> Path:
-    """Write the model (safetensors), its tokenizer and ``pruning_report.json`` to ``directory``.
+    """Write the model (safetensors), its tokenizer and ``pruning_report.json`` to ``directory``;
+    ``format="compressed-tensors"`` adds the compressed-tensors sparsity metadata (compressed.py).
 
     The files are written to a hidden sibling renamed into place when all are complete, so a
     kill or a full disk leaves the previous directory (or none), never a partial one. A
     non-empty ``directory`` is refused unless ``overwrite`` (then it is replaced whole).
     """
+    check_format(format)
     with atomic_dir(directory, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
+        if format == "compressed-tensors":
+            write_compressed_tensors_config(model, report, tmp)
         tokenizer.save_pretrained(tmp)  # type: ignore[attr-defined]
         report.save(tmp)
     return Path(directory)

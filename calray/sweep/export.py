@@ -102,9 +102,9 @@ def prune_independent(
 
 
 def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT,
-               overwrite: bool = False) -> Path:
-    """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json;
-    a non-empty ``out`` only with ``overwrite``)."""
+               overwrite: bool = False, format: str = "plain") -> Path:
+    """Re-prune trial ``run_id`` and save it to ``out`` (model, tokenizer, pruning_report.json)
+    in ``format`` (see ``calray.prune.save_pruned``); a non-empty ``out`` only with ``overwrite``."""
     out = result_path(out)  # never into a Ray job's temporary copy
     check_output_dir(out, overwrite=overwrite, what="export directory")
     tracker = Tracker(tracking_uri, experiment)
@@ -138,7 +138,7 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     else:
         parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
         report = PruningReport(prune_independent(model, parts, p), time.time() - started, report_config)
-    path = save_pruned(model, tokenizer, report, out, overwrite=overwrite)
+    path = save_pruned(model, tokenizer, report, out, overwrite=overwrite, format=format)
     tracker.set_tags(run_id, {"calray.exported_to": str(path)})
     log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])
     return path

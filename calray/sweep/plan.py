@@ -14,7 +14,6 @@ import functools
 import importlib
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from calray.atomic import check_writable

@@ -4,6 +4,7 @@ MlflowClient) exactly once although a shard is killed mid-sweep; `calray runs` a
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import threading
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import ray
+import torch
 from mlflow import MlflowClient
+from safetensors.torch import load_file
 
 from calray.cli import main
 from calray.cluster import start_pool
@@ -168,6 +171,14 @@ def test_calray_export_reprunes_the_trial_exactly(swept, tmp_path, capsys):
             key = f"score/{task}/{metric}"
             assert recorded[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key  # the model the trial evaluated
     assert client.get_run(trial.run_id).data.tags["calray.exported_to"] == str(out.resolve())
+    if importlib.util.find_spec("compressed_tensors"):  # the same weights, with the compressed-tensors config block
+        ct = tmp_path / "export-ct"
+        assert main(["export", "--run", trial.run_id, "--out", str(ct), "--format", "compressed-tensors", "--tracking-uri",
+                     result.tracking_uri, "--experiment", "test"]) == 0
+        config = json.loads((ct / "config.json").read_text())["quantization_config"]
+        assert config["sparsity_config"]["sparsity_structure"] == "unstructured"
+        expected = load_file(out / "model.safetensors")
+        assert all(torch.equal(t, expected[k]) for k, t in load_file(ct / "model.safetensors").items())
     assert main(["export", "--run", result.parent_run_id, "--out", str(tmp_path / "x"), "--tracking-uri",
                  result.tracking_uri, "--experiment", "test"]) == 2  # a sweep run is not a trial
 
