@@ -226,28 +226,37 @@ class HFModel(TokenLM):
         return AUTO_MAX_ROWS if self.device.type != "cpu" else AUTO_FALLBACK
 
     def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0, copies: int = 1) -> int | None:
-        """Per row: the KV cache of every token (generation; a shared context's and its
-        ``copies`` copies), the widest activations of one block (the MLP's, a few copies) and
-        the logits (every position when scoring in the model's dtype plus a float32 copy of
-        the continuation's; the last position only when generating; a shared context's last
-        one and its suffixes'), with 2x slack for the allocator and attention's temporaries."""
-        config = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
-        hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
-        if not hidden:
-            return None
-        inter = int(getattr(config, "intermediate_size", None) or getattr(config, "ffn_dim", None) or 4 * hidden)
+        itemsize = next(self.model.parameters()).element_size()
+        return row_bytes(self.model.config, itemsize, width, kind, new_tokens, copies)
+
+
+def row_bytes(config: Any, itemsize: int, width: int, kind: RequestKind, new_tokens: int = 0, copies: int = 1, *,
+              layers: int | None = None) -> int | None:
+    """Memory of one batch row of a model with ``config`` (parameters of ``itemsize`` bytes;
+    ``layers`` of its decoder layers, default all), or None when the config does not say its
+    width. Counted: the KV cache of every token (generation; a shared context's and its
+    ``copies`` copies, each fed ``new_tokens``), the widest activations of one block (the
+    MLP's, a few copies) and the logits (every position when scoring in the model's dtype plus
+    a float32 copy of the continuation's; the last position only when generating; a shared
+    context's last one and its suffixes'), with 2x slack for the allocator and attention's
+    temporaries."""
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    if not hidden:
+        return None
+    inter = int(getattr(config, "intermediate_size", None) or getattr(config, "ffn_dim", None) or 4 * hidden)
+    if layers is None:
         layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 1)
-        heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None) or 1)
-        kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
-        head_dim = int(getattr(config, "head_dim", None) or hidden // heads)
-        vocab = int(getattr(config, "vocab_size", None) or 0)
-        item = next(self.model.parameters()).element_size()
-        kv_token = 2 * layers * kv_heads * head_dim * item
-        per_token = (4 * hidden + 3 * inter) * item
-        if kind == "prefix":
-            fed = copies * new_tokens
-            kv = kv_token * (width * (1 + copies) + fed)
-            return int(2 * (kv + (width + fed) * per_token + (1 + fed) * vocab * (item + 4)))
-        tokens = width + new_tokens
-        logits = (width * vocab * (item + 4)) if kind == "score" else vocab * 4 * 2
-        return int(2 * (kv_token * tokens * (kind == "generate") + tokens * per_token + logits))
+    heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None) or 1)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(config, "head_dim", None) or hidden // heads)
+    vocab = int(getattr(config, "vocab_size", None) or 0)
+    kv_token = 2 * layers * kv_heads * head_dim * itemsize
+    per_token = (4 * hidden + 3 * inter) * itemsize
+    if kind == "prefix":
+        fed = copies * new_tokens
+        kv = kv_token * (width * (1 + copies) + fed)
+        return int(2 * (kv + (width + fed) * per_token + (1 + fed) * vocab * (itemsize + 4)))
+    tokens = width + new_tokens
+    logits = (width * vocab * (itemsize + 4)) if kind == "score" else vocab * 4 * 2
+    return int(2 * (kv_token * tokens * (kind == "generate") + tokens * per_token + logits))
