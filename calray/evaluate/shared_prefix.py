@@ -84,7 +84,7 @@ class PrefixBatch:
 
 
 
-def copies(groups: Sequence[ContextGroup], requests: Sequence[TokenRequest]) -> int:
+def max_copies(groups: Sequence[ContextGroup], requests: Sequence[TokenRequest]) -> int:
     """The most rows one context's KV cache is copied to (its distinct continuation inputs)."""
     return max((len({tuple(requests[i][1][:-1]) for i in g.members}) for g in groups), default=1)
 

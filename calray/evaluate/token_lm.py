@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from calray.errors import CalrayError
 from calray.evaluate.interface import GenerationArgs, LoglikelihoodResult, RollingResult, cut_at_stop
-from calray.evaluate.shared_prefix import PrefixBatch, copies, group_by_context, span_result
+from calray.evaluate.shared_prefix import PrefixBatch, group_by_context, max_copies, span_result
 from calray.evaluate.stopping import StopChecker
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,7 @@ class TokenLM(ABC):
             groups.sort(key=lambda g: (-len(g.prefix), g.prefix))
             plan = self._plan(range(len(groups)), [len(g.prefix) for g in groups], "prefix",
                               max((len(requests[i][1]) for g in groups for i in g.members), default=1) - 1,
-                              copies(groups, requests))
+                              max_copies(groups, requests))
             for batch in plan:
                 prefixed = PrefixBatch.of([groups[j] for j in batch], requests)
                 with torch.no_grad():
