@@ -50,6 +50,18 @@ def config_max_length(config: Any, tokenizer: Any, *, cap: int = DEFAULT_MAX_LEN
     return min(2048, cap)
 
 
+def _slides(config: Any, max_length: int) -> bool:
+    """Whether some layer attends through a sliding window shorter than a shared-context batch
+    can be (a padded context and its continuations: up to 2 x ``max_length`` cache positions).
+    Such a window counts cache positions, not a row's own tokens, and its cache drops the
+    oldest ones, so a padded row would see a different window than the plain path gives it."""
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    window = getattr(config, "sliding_window", None)
+    layer_types = getattr(config, "layer_types", None)
+    sliding = any("sliding" in t for t in layer_types) if layer_types else getattr(config, "use_sliding_window", True)
+    return bool(sliding and window and window < 2 * max_length)
+
+
 class _ForwardParams(NamedTuple):
     """What the model's forward takes: ``logits_to_keep``, and the name of its KV cache
     argument (``cache`` since transformers 5.2x, ``past_key_values`` in 5.17)."""
@@ -72,7 +84,8 @@ class HFModel(TokenLM):
     support it (worth it for long generations on one model; each batch shape compiles once).
     ``share_prefixes`` (default on): a context shared by several continuations (a
     multiple-choice stem with its few-shot examples) runs once and its KV cache serves each
-    continuation; False feeds context + continuation once per request.
+    continuation; False feeds context + continuation once per request. Models whose sliding
+    attention window could end inside a padded cache row always take the plain path.
     """
 
     def __init__(
@@ -95,7 +108,7 @@ class HFModel(TokenLM):
         if device is not None:
             self.model.to(device)
         self.static_cache = static_cache
-        self.share_prefixes = share_prefixes
+        self.share_prefixes = share_prefixes and not _slides(model.config, self.max_length)
         if static_cache and not getattr(model, "_can_compile_fullgraph", False):
             log.warning("%s does not support a static cache; generating with the dynamic one", type(model).__name__)
             self.static_cache = False

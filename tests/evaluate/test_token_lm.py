@@ -134,7 +134,7 @@ SHARED = [
 ] + [("Pick:", " left"), ("Pick:", " right"), ("Pick:", " left"), ("Lone context", " alone"), ("", "Hello world")]
 
 
-@pytest.mark.parametrize("arch", ["llama", "gpt2", "opt", "gpt_neox", "gemma2", "qwen3"])
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "opt", "gpt_neox", "mistral", "qwen3"])
 def test_a_shared_context_run_once_scores_as_the_plain_path(arch: str) -> None:
     model, tok = tiny_model(arch), tiny_tokenizer()
     plain = HFModel(model, tok, batch_size=2, progress=False, share_prefixes=False).loglikelihood(SHARED)
@@ -151,6 +151,15 @@ def test_a_shared_context_run_once_scores_as_the_plain_path(arch: str) -> None:
         assert sum(prefixed) == 2  # the two contexts with several continuations, each run once
         for a, b in zip(shared, plain, strict=True):
             assert a.logprob == pytest.approx(b.logprob, abs=1e-4) and a.is_greedy == b.is_greedy
+
+
+@pytest.mark.parametrize("arch", ["gemma2", "mistral"])
+def test_a_sliding_window_keeps_the_plain_path(arch: str) -> None:
+    lm = HFModel(tiny_model(arch, sliding_window=8), tiny_tokenizer(), batch_size=3, progress=False)
+    assert not lm.share_prefixes  # a window over padded cache positions would see other tokens
+    plain = HFModel(lm.model, lm.tokenizer, batch_size=3, progress=False, share_prefixes=False)
+    for a, b in zip(lm.loglikelihood(SHARED), plain.loglikelihood(SHARED), strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
 
 
 def test_only_contexts_with_several_distinct_inputs_are_shared() -> None:
