@@ -17,7 +17,8 @@ tokenizer of the same vocabulary size: nothing is downloaded. Side by side, in o
 - each evaluation task type, calray's ``HFModel`` (``batch_size="auto"``) vs plain transformers
   at batch 16: generation (gsm8k-like 5-shot prompts, 256 new tokens, ``generate`` with
   ``stop_strings``), log-likelihood (hellaswag-like: a few-shot context and 4 endings of
-  several tokens, one forward row per request) and rolling perplexity (whole documents in
+  several tokens, one forward row per request; and calray with each context run once and its KV
+  cache copied per ending against calray's own path without that) and rolling perplexity (whole documents in
   disjoint windows), with the scores of both compared.
 
 Every ratio is baseline time / calray time, measured in this run. The script prints a table;
@@ -40,6 +41,7 @@ import torch
 from torch import nn
 
 from calray.evaluate import GenerationArgs, HFModel
+from calray.evaluate.shared_prefix import group_by_context
 from calray.prune import (
     METHODS,
     Target,
@@ -358,11 +360,21 @@ def bench_evaluation(model: nn.Module, tok: Any, args: argparse.Namespace, devic
 
     mc = choice_requests(args.items * 2, args.prompt_chars)
     token_rows = calray_lm.encode_pairs(mc)
+    unshared = HFModel(model, tok, batch_size="auto", max_length=args.max_length, progress=False, add_bos=True,
+                       share_prefixes=False)
+    calray_lm.loglikelihood(mc[:8])  # warm-up of both paths
+    unshared.loglikelihood(mc[:8])
     t_c, ours_ll = timed(lambda: calray_lm.loglikelihood(mc), device)
     t_b, base_ll = timed(lambda: baseline_score(model, token_rows, batch_size=args.baseline_batch,
                                                            max_length=args.max_length), device)
+    t_u, unshared_ll = timed(lambda: unshared.loglikelihood(mc), device)
+    shared, _ = group_by_context(token_rows, calray_lm.max_length)
     diff = max(abs(a.logprob - b) / max(1.0, abs(b)) for a, b in zip(ours_ll, base_ll, strict=True))
     rows.append(Row(f"log-likelihood: {len(mc) // 4} items x 4 endings", t_c, t_b, f"max relative logprob difference {diff:.1e}"))
+    diff = max(abs(a.logprob - b.logprob) / max(1.0, abs(b.logprob)) for a, b in zip(ours_ll, unshared_ll, strict=True))
+    rows.append(Row("log-likelihood, shared context vs calray's plain path (share_prefixes=False)", t_c, t_u,
+                    f"{len(shared)} of {len(mc) // 4} contexts run once, their KV cache copied per ending; "
+                    f"max relative logprob difference {diff:.1e}"))
 
     docs = documents(args.docs, args.doc_chars)
     windows = [w for d in docs for w in calray_windows(calray_lm, d)]
@@ -408,7 +420,7 @@ def main() -> None:
         args.device, args.dtype = "cpu", "float32"
         args.layers, args.prune_layers, args.nsamples, args.seqlen, args.prune_batch = 2, 1, 8, 64, 4
         args.items, args.max_new_tokens, args.prompt_chars, args.docs, args.doc_chars = 8, 8, 96, 3, 300
-        args.max_length = 128
+        args.max_length = 192  # the log-likelihood contexts and endings fit untruncated
         torch.set_num_threads(1)
     args.hidden, args.intermediate, args.model_layers = shape["hidden"], shape["intermediate"], 32
     args.torch_dtype = getattr(torch, args.dtype)

@@ -40,6 +40,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", type=Path, help="write the full results as JSON to this file")
     p.add_argument("--batch-size", type=_batch_size, default=16,
                    help="rows per forward pass, or 'auto': as many as the device's free memory holds (default: 16)")
+    p.add_argument("--backend", choices=["hf", "vllm"], default="hf",
+                   help="hf: transformers in this process (default); vllm: vLLM on a GPU (pip install 'calray[vllm]')")
     p.add_argument("--static-cache", action="store_true",
                    help="generate with a static KV cache (compiled by transformers on CUDA where the model supports it)")
     p.add_argument("--max-length", type=int, help="context length (default: the model's, capped at 4096)")
@@ -90,17 +92,26 @@ def run(args: argparse.Namespace) -> int:
     options = dict(batch_size=args.batch_size, max_length=args.max_length, device=args.device, dtype=args.dtype,
                    static_cache=args.static_cache)
 
-    scores = evaluate_capabilities(HFModel.from_pretrained(model_dir, **options), cmap, data=data)
+    def load(path: str) -> Any:
+        if args.backend == "vllm":
+            from calray.evaluate.vllm_model import VLLMModel
+
+            return VLLMModel.from_pretrained(path, dtype=args.dtype, max_length=args.max_length)
+        return HFModel.from_pretrained(path, **options)
+
+    scores = evaluate_capabilities(load(model_dir), cmap, data=data)
     out: dict[str, Any] = {"model": args.model, "scores": scores.to_dict()}
     header = ["dimension", "task", "metric", "n", "chance", "dense", "pruned", "retention"]
     rows = [header]
     if dense_dir:
         settings = {k: str(v) for k, v in options.items() if k not in ("batch_size", "static_cache")}
+        if args.backend != "hf":  # another engine's numbers are cached apart
+            settings["backend"] = args.backend
         cache = DenseCache(args.cache_dir, data=data, settings=settings)
         n_tasks = len({spec.task for specs in cmap.dimensions.values() for spec in specs})
 
         def compute_dense(cached: dict[str, Any]) -> Any:  # loads the dense model only if needed
-            lm = HFModel.from_pretrained(dense_dir, **options) if len(cached) < n_tasks else None
+            lm = load(dense_dir) if len(cached) < n_tasks else None
             return evaluate_capabilities(lm, cmap, data=data, cached=cached)  # type: ignore[arg-type]
 
         dense = cache.scores(fingerprint_dir(dense_dir, memo=cache.root / "file-digests"), cmap, compute_dense)

@@ -10,6 +10,9 @@ what it sends back to what the request needs:
   KV cache of its blocks for the batch, so a step sends one token per row through the stages;
 - only ``_logits`` (kept for completeness) ships full (B, T, V) logits, which for a 128k
   vocabulary and long inputs would be large: nothing in the built-in tasks calls it.
+
+``batch_size="auto"`` sizes each batch from the stages' free memory (the tightest stage's)
+and a row's cost on the stage with the most blocks, hidden states in and out included.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from calray.evaluate import (
     TokenLM,
     config_max_length,
 )
+from calray.evaluate.hf_model import row_bytes
+from calray.evaluate.token_lm import AUTO_FALLBACK, AUTO_MAX_ROWS, MEMORY_HEADROOM, BatchSize, RequestKind
 
 
 class PipelineLM(TokenLM):
@@ -45,7 +50,7 @@ class PipelineLM(TokenLM):
         tokenizer: Any,
         *,
         config: Any,
-        batch_size: int = 16,
+        batch_size: BatchSize = 16,
         max_length: int | None = None,
         add_bos: bool | None = None,
         context_len: int = 1,
@@ -54,8 +59,28 @@ class PipelineLM(TokenLM):
                          add_bos=add_bos, context_len=context_len, progress=False)
         self.pipeline = pipeline
         self.job_id = job_id
+        self.config = config
+        self._stages: list[dict[str, Any]] = []  # the stages' memory, as last asked (batch_size="auto")
         self._session: str | None = None  # the generation in progress, whose KV caches the stages hold
         self._fed = 0  # tokens of the current generation the stages have seen
+
+    # --- memory, for batch_size="auto" ---------------------------------------------------------
+    def _memory_budget(self) -> int | None:
+        self._stages = self.pipeline.memory()  # free memory changes as jobs come and go: asked per plan
+        return int(min(stage["free"] for stage in self._stages) * MEMORY_HEADROOM)
+
+    def _max_rows(self) -> int:
+        on_gpu = any(stage["device"] == "cuda" for stage in self._stages or self.pipeline.memory())
+        return AUTO_MAX_ROWS if on_gpu else AUTO_FALLBACK
+
+    def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0, copies: int = 1) -> int | None:
+        widest = max(self._stages or self.pipeline.memory(), key=lambda stage: stage["blocks"])
+        itemsize = widest["itemsize"]
+        own = row_bytes(self.config, itemsize, width, kind, new_tokens, copies, layers=widest["blocks"])
+        hidden = getattr(self.config, "hidden_size", None) or getattr(self.config, "n_embd", None)
+        if own is None or not hidden:
+            return None
+        return own + 2 * (width + new_tokens) * int(hidden) * itemsize  # hidden states in and out of the stage
 
     def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         return ray.get(self.pipeline.forward(self.job_id, input_ids, attention_mask))

@@ -184,6 +184,10 @@ class Pipeline:
             x = shard.forward.remote(job_id, x, attention_mask, reduce if stage == self.stages - 1 else None, session)
         return x
 
+    def memory(self) -> list[dict[str, Any]]:
+        """Per stage: free bytes of its device, the device type, its blocks, the bytes of one parameter."""
+        return ray.get([s.memory.remote() for s in self.shards])
+
     def end_session(self, session: str) -> None:
         for ref in [s.end_session.remote(session) for s in self.shards]:
             try:

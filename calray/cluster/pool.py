@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import ray
 from pydantic import Field
@@ -78,7 +78,7 @@ class PoolConfig(StrictModel):
     stats_memory_gb: float = Field(default=2.0, ge=0)
     stats_dir: str | None = None  # default: <calray cache>/statistics/<model fingerprint>
     stats_disk_gb: float | None = Field(default=None, ge=0)
-    eval_batch_size: int = Field(default=16, ge=1)
+    eval_batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = 16  # "auto": from the shards' free memory
     max_attempts: int = Field(default=3, ge=1)
     max_restarts: int = Field(default=3, ge=0)
     admission_timeout_s: float = Field(default=3600.0, gt=0)

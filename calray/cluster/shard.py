@@ -131,6 +131,14 @@ class ShardWorker:
         }
 
     @ray.method(concurrency_group="control")
+    def memory(self) -> dict[str, Any]:
+        """Free bytes of this shard's device, its type, the shard's blocks and the bytes of one of
+        their parameters: what an evaluation with ``batch_size="auto"`` sizes its batches from."""
+        itemsize = next(self.shard.blocks[0].parameters()).element_size()
+        return {"free": free_bytes(self.device), "device": self.device.type, "blocks": len(self.shard.blocks),
+                "itemsize": itemsize}
+
+    @ray.method(concurrency_group="control")
     def admit(self, job_id: str, *, nsamples: int, seqlen: int, batch_size: int, sequential: bool) -> None:
         """Reserve room for one job, or raise ``ShardBusy`` (room may free up) or
         ``ShardMemoryError`` (it cannot fit even alone)."""

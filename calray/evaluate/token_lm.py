@@ -8,10 +8,12 @@ and greedy flags of continuations) and ``_next_tokens`` (greedy step); a sharded
 overrides them so its last stage ships a few numbers per request instead of (B, T, V) logits.
 Requests are sorted by length (longest first, so memory errors come early), identical inputs
 are scored once (e.g. MMLU's four one-token answers share a single forward row), and every
-batch is one forward pass. ``batch_size="auto"`` sizes each batch from the device's free
-memory and the model's per-token cost (``_memory_budget`` and ``_row_bytes``, which a model
-class fills in); generation stops rows through ``StopChecker`` (token ids and a short decoded
-tail, never a decode of every row at every step).
+batch is one forward pass. A model class that can reuse a KV cache (``share_prefixes``)
+runs a context shared by several continuations once (``calray.evaluate.shared_prefix``).
+``batch_size="auto"`` sizes each batch from the device's free memory and the model's
+per-token cost (``_memory_budget`` and ``_row_bytes``, which a model class fills in);
+generation stops rows through ``StopChecker`` (token ids and a short decoded tail, never a
+decode of every row at every step).
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from tqdm.auto import tqdm
 
 from calray.errors import CalrayError
 from calray.evaluate.interface import GenerationArgs, LoglikelihoodResult, RollingResult, cut_at_stop
+from calray.evaluate.shared_prefix import PrefixBatch, group_by_context, max_copies, span_result
 from calray.evaluate.stopping import StopChecker
 
 log = logging.getLogger(__name__)
 
 TokenRequest = tuple[list[int], list[int]]  # (context tokens, continuation tokens)
 BatchSize = int | Literal["auto"]
-RequestKind = Literal["score", "generate"]
+RequestKind = Literal["score", "generate", "prefix"]
 
 AUTO_FALLBACK = 16  # rows per batch under "auto" when a model cannot tell its memory cost
 AUTO_MAX_ROWS = 512  # beyond this, larger batches gain nothing and padding waste grows
@@ -84,13 +87,9 @@ def score_continuations(
     out = []
     for row, end, cont in queries:
         if index is None:
-            span = logits[row, end - len(cont) : end].float().log_softmax(-1)  # (C, V)
+            out.append(span_result(logits[row, end - len(cont) : end], cont))
         else:
-            cols = [index[p] for p in range(end - len(cont), end)]
-            span = logits[row, cols].float().log_softmax(-1)  # (C, V)
-        target = torch.tensor(cont, device=span.device)
-        lp = span.gather(-1, target[:, None]).sum().item()
-        out.append(LoglikelihoodResult(float(lp), bool((span.argmax(-1) == target).all())))
+            out.append(span_result(logits[row, [index[p] for p in range(end - len(cont), end)]], cont))
     return out
 
 
@@ -130,6 +129,7 @@ class TokenLM(ABC):
     add_bos: bool
     context_len: int = 1
     progress: bool | None = None
+    share_prefixes: bool = False  # whether _score_prefixed is implemented (and wanted)
 
     def __init__(self, tokenizer: Any, *, max_length: int, batch_size: BatchSize = 16, add_bos: bool | None = None,
                  context_len: int = 1, progress: bool | None = None) -> None:
@@ -158,6 +158,11 @@ class TokenLM(ABC):
         whose logits live elsewhere (the last stage of a pipeline) overrides this to reduce
         (B, T, V) logits to two numbers per query where they are computed."""
         return score_continuations(self._logits(input_ids, None), queries)
+
+    def _score_prefixed(self, batch: PrefixBatch) -> list[LoglikelihoodResult]:
+        """One result per query of ``batch``: its contexts run once, their KV caches serve the
+        continuations (see ``calray.evaluate.shared_prefix``). Only for ``share_prefixes``."""
+        raise NotImplementedError(f"{type(self).__name__} does not reuse a context's KV cache")
 
     def _next_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Left-padded (B, T) ids -> the greedy next token of each row (B,); overridable like ``_score``."""
@@ -190,12 +195,14 @@ class TokenLM(ABC):
         """The most rows "auto" puts in a batch (a CPU is compute-bound long before memory runs out)."""
         return AUTO_MAX_ROWS
 
-    def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0) -> int | None:
-        """Memory one batch row of ``width`` tokens costs (plus ``new_tokens`` generated), or None."""
+    def _row_bytes(self, width: int, kind: RequestKind, new_tokens: int = 0, copies: int = 1) -> int | None:
+        """Memory one batch row of ``width`` tokens costs (plus ``new_tokens`` generated), or
+        None; a "prefix" row also holds ``copies`` copies of its KV cache, each fed
+        ``new_tokens`` more tokens."""
         return None
 
     def _plan(self, order: Sequence[int], widths: Sequence[int] | Mapping[int, int], kind: RequestKind,
-              new_tokens: int = 0) -> Iterator[list[int]]:
+              new_tokens: int = 0, copies: int = 1) -> Iterator[list[int]]:
         """Batches over ``order`` (sorted widest first): ``batch_size`` rows each, or under
         "auto" as many rows as fit the memory budget at the batch's widest row."""
         if self.batch_size != "auto":
@@ -204,7 +211,7 @@ class TokenLM(ABC):
         budget = self._memory_budget()
         start = 0
         while start < len(order):
-            row = self._row_bytes(widths[order[start]], kind, new_tokens) if budget is not None else None
+            row = self._row_bytes(widths[order[start]], kind, new_tokens, copies) if budget is not None else None
             size = AUTO_FALLBACK if row is None or budget is None else int(budget // max(row, 1))
             size = max(1, min(size, self._max_rows()))
             yield list(order[start : start + size])
@@ -257,15 +264,39 @@ class TokenLM(ABC):
         return tqdm(total=total, desc=desc, disable=True if self.progress is False else None, leave=False)
 
     def score_tokens(self, requests: Sequence[TokenRequest], *, desc: str = "loglikelihood") -> list[LoglikelihoodResult]:
-        """Score token-level (context, continuation) pairs; identical model inputs share a row."""
-        inputs: dict[tuple[int, ...], list[int]] = defaultdict(list)  # model input -> request indices
-        for i, (ctx, cont) in enumerate(requests):
+        """Score token-level (context, continuation) pairs; identical model inputs share a row,
+        and with ``share_prefixes`` a context shared by several continuations runs once."""
+        for _, cont in requests:
             if len(cont) > self.max_length:
                 raise ValueError(f"continuation of {len(cont)} tokens exceeds max_length {self.max_length}")
-            inputs[tuple((ctx + cont)[-(self.max_length + 1) :][:-1])].append(i)
-        unique = sorted(inputs, key=lambda seq: (-len(seq), seq))
         results: list[LoglikelihoodResult | None] = [None] * len(requests)
         bar = self._bar(len(requests), desc)
+        rest: Sequence[int] = range(len(requests))
+        if self.share_prefixes:
+            groups, rest = group_by_context(requests, self.max_length)
+            groups.sort(key=lambda g: (-len(g.prefix), g.prefix))
+            plan = self._plan(range(len(groups)), [len(g.prefix) for g in groups], "prefix",
+                              max((len(requests[i][1]) for g in groups for i in g.members), default=1) - 1,
+                              max_copies(groups, requests))
+            for batch in plan:
+                prefixed = PrefixBatch.of([groups[j] for j in batch], requests)
+                with torch.no_grad():
+                    scored = self._score_prefixed(prefixed)
+                for i, result in zip(prefixed.owners, scored, strict=True):
+                    results[i] = result
+                bar.update(len(prefixed.owners))
+        self._score_plain(requests, rest, results, bar)
+        bar.close()
+        return results  # type: ignore[return-value]
+
+    def _score_plain(self, requests: Sequence[TokenRequest], indices: Sequence[int],
+                     results: list[LoglikelihoodResult | None], bar: tqdm) -> None:
+        """Score ``requests[i]`` for i in ``indices`` into ``results``, one row per distinct model input."""
+        inputs: dict[tuple[int, ...], list[int]] = defaultdict(list)  # model input -> request indices
+        for i in indices:
+            ctx, cont = requests[i]
+            inputs[tuple((ctx + cont)[-(self.max_length + 1) :][:-1])].append(i)
+        unique = sorted(inputs, key=lambda seq: (-len(seq), seq))
         for batch in self._plan(range(len(unique)), [len(seq) for seq in unique], "score"):
             seqs = [unique[j] for j in batch]
             width = len(seqs[0])
@@ -279,8 +310,6 @@ class TokenLM(ABC):
             for i, result in zip(owners, scored, strict=True):
                 results[i] = result
             bar.update(len(owners))
-        bar.close()
-        return results  # type: ignore[return-value]
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
         return self.score_tokens(self.encode_pairs(requests))

@@ -49,6 +49,13 @@ def test_pipeline_prunes_and_evaluates_like_one_process(ray_session, request, st
             got = evaluate_capabilities(PipelineLM(pipeline, job, tokenizer, config=config, batch_size=4), cmap)
             want = evaluate_capabilities(HFModel(model, tokenizer, batch_size=4, progress=False), cmap)
             assert_same_scores(got, want)
+        if stages == 2:  # batches sized from the stages' free memory: the same scores
+            auto = PipelineLM(pipeline, "seq", tokenizer, config=config, batch_size="auto")
+            assert_same_scores(evaluate_capabilities(auto, cmap), evaluate_capabilities(
+                HFModel(expected, tokenizer, batch_size=4, progress=False), cmap))
+            assert [s["blocks"] for s in auto._stages] == [2, 1] and auto._memory_budget() > 0
+            wide, narrow = auto._row_bytes(64, "generate", 16), auto._row_bytes(8, "generate", 16)
+            assert wide is not None and narrow is not None and wide > narrow > 0
 
         # Greedy generation of left-padded prompts: the stages' KV caches vs transformers' generate.
         requests = [

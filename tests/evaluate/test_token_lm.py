@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calray.evaluate import GenerationArgs, HFModel, rolling_windows
+from calray.evaluate.shared_prefix import PrefixBatch, group_by_context
 from calray.evaluate.token_lm import TokenLM
 from calray.tiny import tiny_model, tiny_tokenizer
 
@@ -123,3 +124,48 @@ def test_other_architectures_run() -> None:
         lm = HFModel(tiny_model(arch), tiny_tokenizer(), batch_size=2, progress=False)
         assert len(lm.loglikelihood(REQUESTS)) == len(REQUESTS)
         assert len(lm.generate_until([("abc", GenerationArgs(max_new_tokens=3))])[0]) >= 0
+
+
+# Items sharing a context, with continuations of one and several tokens, and contexts of
+# different lengths in one batch (the padded cache positions must be masked out).
+SHARED = [
+    ("Question: which one is heavy?\nAnswer:", f" {c}")
+    for c in ("a rock", "a feather", "x", "a very long answer with many more tokens than the rest")
+] + [("Pick:", " left"), ("Pick:", " right"), ("Pick:", " left"), ("Lone context", " alone"), ("", "Hello world")]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "opt", "gpt_neox", "mistral", "qwen3"])
+def test_a_shared_context_run_once_scores_as_the_plain_path(arch: str) -> None:
+    model, tok = tiny_model(arch), tiny_tokenizer()
+    plain = HFModel(model, tok, batch_size=2, progress=False, share_prefixes=False).loglikelihood(SHARED)
+    prefixed: list[int] = []
+
+    class Counting(HFModel):
+        def _score_prefixed(self, batch):  # type: ignore[no-untyped-def]
+            prefixed.append(len(batch.prefixes))
+            return super()._score_prefixed(batch)
+
+    for batch_size in (1, 3, "auto"):
+        prefixed.clear()
+        shared = Counting(model, tok, batch_size=batch_size, progress=False).loglikelihood(SHARED)
+        assert sum(prefixed) == 2  # the two contexts with several continuations, each run once
+        for a, b in zip(shared, plain, strict=True):
+            assert a.logprob == pytest.approx(b.logprob, abs=1e-4) and a.is_greedy == b.is_greedy
+
+
+@pytest.mark.parametrize("arch", ["gemma2", "mistral"])
+def test_a_sliding_window_keeps_the_plain_path(arch: str) -> None:
+    lm = HFModel(tiny_model(arch, sliding_window=8), tiny_tokenizer(), batch_size=3, progress=False)
+    assert not lm.share_prefixes  # a window over padded cache positions would see other tokens
+    plain = HFModel(lm.model, lm.tokenizer, batch_size=3, progress=False, share_prefixes=False)
+    for a, b in zip(lm.loglikelihood(SHARED), plain.loglikelihood(SHARED), strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+
+
+def test_only_contexts_with_several_distinct_inputs_are_shared() -> None:
+    requests = [([1, 2], [3]), ([1, 2], [4]), ([5], [6, 7]), ([5], [6, 8]), ([5], [9]), ([9] * 8, [1, 2]), ([9] * 8, [1, 3])]
+    groups, rest = group_by_context(requests, max_length=8)
+    assert [(g.prefix, g.members) for g in groups] == [((5,), (2, 3, 4))]  # [6,7] and [6,8] feed the same [6]; [9] feeds []
+    assert rest == [0, 1, 5, 6]  # one-token answers share their input anyway; the last context is truncated
+    batch = PrefixBatch.of(groups, requests)
+    assert batch.suffixes == [(0, (6,))] and [q[1] for q in batch.queries] == [0, 0, None]

@@ -121,3 +121,15 @@ def test_pool_requests_checked_against_cluster_yaml():
         check_pool_fits(PoolConfig(model="m", device="cuda", pipelines=17, stages=2), nodes, where="cluster.yaml")
     with pytest.raises(CalrayError, match="does not exist"):
         node_types_from_yaml("/no/cluster.yaml")
+
+
+def test_pool_eval_batch_size_is_a_positive_int_or_auto():
+    from pydantic import ValidationError
+
+    from calray.cluster import PoolConfig
+
+    assert PoolConfig(model="m", eval_batch_size="auto").eval_batch_size == "auto"
+    assert PoolConfig(model="m", eval_batch_size=8).eval_batch_size == 8
+    for bad in (0, "big"):
+        with pytest.raises(ValidationError):
+            PoolConfig(model="m", eval_batch_size=bad)
