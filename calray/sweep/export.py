@@ -5,7 +5,8 @@ artifact gives everything else (model, setup modules, method, target, mode, nsam
 seqlen). Pruning is deterministic, so the saved model is the one the trial evaluated, in one
 process, without Ray: ``sequential`` mode is ``calray.prune.prune_model`` on the mixture's
 windows (the pool's pipeline reproduces it exactly); ``independent`` mode mixes per-source
-Hessians of the dense model's activations as the pool's shards do::
+Hessians of the dense model's activations on the windows the mixture allocates each source,
+as the pool's shards do::
 
     calray export --run 3f2a... --out exports/best
 """
@@ -75,8 +76,9 @@ def prune_independent(
     model: PreTrainedModel, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings
 ) -> list[LinearReport]:
     """Prune every block of ``model`` in place from H(mix) = sum_s w_s H_s, each H_s from the
-    *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids)), block
-    by block as a shard's cached statistics would give them."""
+    *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids): the
+    windows a mixture allocates the source, weighted by their count), block by block as a
+    shard's cached statistics would give them."""
     adapter = adapter_for(model)
     args = adapter.block_args()
     streams = [
@@ -129,9 +131,11 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
         calib = build_calibration(tokenizer, mixture, **common)
         report = prune_model(model, calib.input_ids, method, target, batch_size=p.batch_size, include=p.include,
                              exclude=p.exclude, layer_errors=p.layer_errors, config={**report_config, "counts": calib.counts})
-    else:
-        parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
-        report = PruningReport(prune_independent(model, parts, p), time.time() - started, report_config)
+    else:  # each source's statistics from the windows sequential mode allocates it, weighted by their count
+        calib = build_calibration(tokenizer, mixture, **common)
+        parts = [(count / calib.nsamples, calib.select(source)) for source, count in calib.counts.items()]
+        report = PruningReport(prune_independent(model, parts, p), time.time() - started,
+                               {**report_config, "counts": calib.counts})
     path = save_pruned(model, tokenizer, report, out)
     tracker.set_tags(run_id, {"calray.exported_to": str(Path(out).resolve())})
     log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])

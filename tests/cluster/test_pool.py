@@ -97,14 +97,19 @@ def test_concurrent_jobs_spread_over_pipelines_and_equal_one_process(pool, model
     assert capacity["in_flight"] == 0 and capacity["completed"] >= 4
 
 
-def test_independent_mixtures_reuse_per_source_statistics(pool):
+def test_independent_mixtures_reuse_per_source_statistics_of_their_allocated_windows(pool):
     first = pool.prune_and_evaluate(job("ind-a", "independent", {"tiny:words": 0.9, "tiny:numbers": 0.1}))
     passes = stage_activity(pool, "statistics")
-    second = pool.prune_and_evaluate(job("ind-b", "independent", {"tiny:words": 0.1, "tiny:numbers": 0.9}))
+    # Other weights, the same allocation of the 8 windows (7 + 1): sequential mode's very calibration set.
+    second = pool.prune_and_evaluate(job("ind-b", "independent", {"tiny:words": 0.88, "tiny:numbers": 0.12}))
     assert first.ok and second.ok
-    assert stage_activity(pool, "statistics") == passes  # no calibration forward pass for a new mixture
-    assert second.calibration["weights"] == pytest.approx({"tiny:numbers": 0.9, "tiny:words": 0.1})
-    assert second.scores != first.scores
+    assert stage_activity(pool, "statistics") == passes  # no calibration forward pass for it
+    assert second.calibration["weights"] == pytest.approx({"tiny:numbers": 0.12, "tiny:words": 0.88})
+    assert first.calibration["counts"] == second.calibration["counts"] == {"tiny:numbers": 1, "tiny:words": 7}
+    assert second.scores == first.scores
+    third = pool.prune_and_evaluate(job("ind-c", "independent", {"tiny:words": 0.1, "tiny:numbers": 0.9}))
+    assert third.ok and third.scores != first.scores
+    assert stage_activity(pool, "statistics") > passes  # 1 + 7 windows: new statistics
 
 
 def test_a_failing_job_returns_its_layer_and_the_pool_keeps_serving(pool):
