@@ -5,7 +5,8 @@ Independent mode needs, per source of the mixture, the statistics of the windows
 mode allocates it (its first n_s windows), weighted n_s / nsamples: keyed by (model
 fingerprint, source, n_s, seqlen, seed, sampling), and their windows are only built when some
 shard lacks the statistics. Mixtures with the same allocation share every key. Explicit
-windows are keyed by their content.
+windows are keyed by their content. Statistics collected through an anchor (``through``: the
+anchor's job id on the shards) are keyed by it too.
 """
 
 from __future__ import annotations
@@ -68,12 +69,13 @@ class WindowBuilder:
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
 
-    def for_job(self, calibration: Calibration, *, sequential: bool) -> JobWindows:
+    def for_job(self, calibration: Calibration, *, sequential: bool, through: str | None = None) -> JobWindows:
         seqlen = resolve_seqlen(calibration.seqlen, self.model_config)
         n = calibration.nsamples
+        anchored = f"/through-{through}" if through else ""
         if calibration.windows is not None:
             ids = calibration.windows
-            key = f"{self.fingerprint}/windows-{tensor_digest(ids)}"
+            key = f"{self.fingerprint}/windows-{tensor_digest(ids)}{anchored}"
             ref = self._remember(("windows", key), lambda: ids)
             info = {"windows": key.split("/")[-1], "nsamples": n, "seqlen": int(ids.shape[1])}
             out = JobWindows(info=info, nsamples=n, seqlen=int(ids.shape[1]), allocated=lambda: (ids, None))
@@ -105,7 +107,7 @@ class WindowBuilder:
             windows_id = (
                 f"{source}@{get_source(source).fingerprint()}/n{count}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
             )
-            key = f"{self.fingerprint}/{windows_id}"
+            key = f"{self.fingerprint}/{windows_id}{anchored}"
             out.info["ids"][source] = windows_id
             out.parts.append((count / n, key))
             single = parse_mixture({source: 1.0})

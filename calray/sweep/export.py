@@ -13,6 +13,7 @@ as the pool's shards do::
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -42,8 +43,9 @@ from calray.prune import (
     resolve_seqlen,
     save_pruned,
 )
+from calray.prune.linears import Blocks
 from calray.sweep.config import SweepConfig
-from calray.sweep.plan import run_setup
+from calray.sweep.plan import plan_sweep, run_setup
 from calray.sweep.results import SweepResult
 from calray.sweep.tracking import KIND, PARENT, Tracker
 
@@ -73,12 +75,14 @@ def run_config(tracker: Tracker, run_id: str) -> tuple[Run, SweepConfig]:
 
 
 def prune_independent(
-    model: PreTrainedModel, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings
+    model: PreTrainedModel, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings,
+    *, through: Blocks | None = None,
 ) -> list[LinearReport]:
     """Prune every block of ``model`` in place from H(mix) = sum_s w_s H_s, each H_s from the
     *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids): the
     windows a mixture allocates the source, weighted by their count), block by block as a
-    shard's cached statistics would give them."""
+    shard's cached statistics would give them; ``through``: an anchor's blocks, whose outputs
+    feed each next block's statistics instead of the dense blocks'."""
     adapter = adapter_for(model)
     args = adapter.block_args()
     streams = [
@@ -90,6 +94,7 @@ def prune_independent(
                     adapter.blocks,
                     embed_samples(model, ids, batch_size=settings.batch_size),
                     args,
+                    through=through,
                     prefix=adapter.blocks_path,
                     batch_size=settings.batch_size,
                 )
@@ -134,7 +139,15 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
     else:  # each source's statistics from the windows sequential mode allocates it, weighted by their count
         calib = build_calibration(tokenizer, mixture, **common)
         parts = [(count / calib.nsamples, calib.select(source)) for source, count in calib.counts.items()]
-        report = PruningReport(prune_independent(model, parts, p), time.time() - started,
+        through = None
+        if p.anchor is not None:  # the sweep's anchor, pruned sequentially as the pool did
+            anchor_mix = plan_sweep(config.model_copy(update={"cluster_yaml": None}), check_cluster=False).prune_settings().anchor
+            anchor = copy.deepcopy(model)
+            prune_model(anchor, build_calibration(tokenizer, anchor_mix, **common).input_ids, method, target,
+                        batch_size=p.batch_size, progress=False)
+            through = adapter_for(anchor).blocks
+            report_config["anchor"] = anchor_mix
+        report = PruningReport(prune_independent(model, parts, p, through=through), time.time() - started,
                                {**report_config, "counts": calib.counts})
     path = save_pruned(model, tokenizer, report, out)
     tracker.set_tags(run_id, {"calray.exported_to": str(Path(out).resolve())})

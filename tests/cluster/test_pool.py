@@ -50,9 +50,10 @@ def pool(ray_session, model_dir, tmp_path_factory):  # type: ignore[no-untyped-d
 
 
 def job(name: str, mode: str = "sequential", mixture: str | dict[str, float] = MIXTURE, *, sparsity: float | None = 0.5,
-        n_m: str | None = None, capability_map: str | dict = "tiny", calibration_metrics: str = "none") -> Job:
+        n_m: str | None = None, capability_map: str | dict = "tiny", calibration_metrics: str = "none",
+        anchor: str | None = None) -> Job:
     return Job(calibration=Calibration(mixture=mixture, nsamples=8, seqlen=32), name=name,
-               prune={"sparsity": sparsity, "n_m": n_m, "mode": mode, "batch_size": BATCH},
+               prune={"sparsity": sparsity, "n_m": n_m, "mode": mode, "batch_size": BATCH, "anchor": anchor},
                evaluation={"capability_map": capability_map}, calibration_metrics=calibration_metrics)
 
 
@@ -110,6 +111,22 @@ def test_independent_mixtures_reuse_per_source_statistics_of_their_allocated_win
     third = pool.prune_and_evaluate(job("ind-c", "independent", {"tiny:words": 0.1, "tiny:numbers": 0.9}))
     assert third.ok and third.scores != first.scores
     assert stage_activity(pool, "statistics") > passes  # 1 + 7 windows: new statistics
+
+
+def test_an_anchor_is_pruned_once_per_pipeline_and_on_its_own_mixture_gives_sequential_mode(pool):
+    sequential = pool.prune_and_evaluate(job("a-seq"))
+    results = [pool.prune_and_evaluate(job(f"a-{i}", "independent", mixture, anchor=MIXTURE))
+               for i, mixture in enumerate([MIXTURE, {"tiny:words": 0.9, "tiny:numbers": 0.1}, MIXTURE, MIXTURE])]
+    assert all(r.ok for r in results), [r.error for r in results]
+    built = [r for r in results if "anchor" in r.timings]
+    assert 1 <= len(built) <= 2 and len(built) == len({r.pipeline for r in results})  # once per pipeline used
+    assert all(r.timings["anchor"] > 0 for r in built)
+    for anchored in (results[0], results[2], results[3]):  # statistics through the anchor are sequential mode's
+        assert anchored.total == pytest.approx(sequential.total, rel=1e-4)
+        for task, metrics in sequential.scores.items():
+            assert anchored.scores[task] == pytest.approx(metrics, rel=1e-4, abs=1e-6)
+    plain = pool.prune_and_evaluate(job("a-plain", "independent", MIXTURE))
+    assert plain.scores != sequential.scores  # without the anchor: the dense model's inputs
 
 
 def test_a_failing_job_returns_its_layer_and_the_pool_keeps_serving(pool):

@@ -7,12 +7,14 @@ import copy
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from calray.data import build_calibration
 from calray.models import resolve_model
 from calray.prune import (
     METHODS,
     BlockStatistics,
+    PruneSettings,
     Target,
     adapter_for,
     collect_statistics,
@@ -107,3 +109,9 @@ def test_anchored_on_its_own_mixture_independent_mode_prunes_as_sequential_mode(
     last = f"{adapter_for(model).blocks_path}.3.mlp.down_proj.weight"
     torch.testing.assert_close(anchored.state_dict()[last], expected[last], rtol=0, atol=1e-4)
     assert (plain.state_dict()[last] - expected[last]).abs().max() > 1e-3  # without the anchor: the dense inputs
+
+
+def test_an_anchor_belongs_to_independent_mode() -> None:
+    assert PruneSettings(sparsity=0.6, mode="independent", anchor="uniform").anchor == "uniform"
+    with pytest.raises(ValidationError, match="anchor 'uniform' applies to independent mode only"):
+        PruneSettings(sparsity=0.6, anchor="uniform")
