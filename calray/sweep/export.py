@@ -142,6 +142,7 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
         through = None
         if p.anchor is not None:  # the sweep's anchor, pruned sequentially as the pool did
             anchor_mix = plan_sweep(config.model_copy(update={"cluster_yaml": None}), check_cluster=False).prune_settings().anchor
+            assert anchor_mix is not None
             anchor = copy.deepcopy(model)
             prune_model(anchor, build_calibration(tokenizer, anchor_mix, **common).input_ids, method, target,
                         batch_size=p.batch_size, progress=False)

@@ -130,7 +130,7 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
     objective = Objective.create(config.objective.kind, dimensions, config.objective.weights)
     calibration = Calibration(mixture={sources[0]: 1.0}, nsamples=config.calibration.nsamples, seqlen=config.calibration.seqlen)
     validate(Job, {"calibration": calibration, "prune": config.prune}, "prune settings")  # the method and its options
-    if config.prune.anchor not in (None, "uniform"):
+    if config.prune.anchor is not None and config.prune.anchor != "uniform":
         parse_mixture(config.prune.anchor)  # a clear error now, not in every trial
 
     search = config.search
