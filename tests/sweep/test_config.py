@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from calray.data import parse_mixture
 from calray.errors import CalrayError
-from calray.sweep import load_sweep_config, run_sweep
+from calray.sweep import load_sweep_config, plan_sweep, run_sweep
 from calray.sweep.resources import check_pool_fits, node_types_from_yaml
 
 from .conftest import sweep_config
@@ -121,3 +122,14 @@ def test_pool_requests_checked_against_cluster_yaml():
         check_pool_fits(PoolConfig(model="m", device="cuda", pipelines=17, stages=2), nodes, where="cluster.yaml")
     with pytest.raises(CalrayError, match="does not exist"):
         node_types_from_yaml("/no/cluster.yaml")
+
+
+def test_an_anchor_uniform_is_the_uniform_mix_of_the_swept_sources(model_dir, tmp_path):
+    prune = {"sparsity": 0.5, "mode": "independent", "anchor": "uniform"}
+    plan = plan_sweep(load_sweep_config(data=sweep_config(model_dir, tmp_path, prune=prune)), check_cluster=False)
+    anchor = plan.trial_template().prune.anchor
+    assert anchor is not None and parse_mixture(anchor).as_dict() == pytest.approx(plan.space.uniform())
+    assert len(plan.space.uniform()) == 3 and plan.common_params()["anchor"] == "uniform"  # recorded as configured
+    with pytest.raises(CalrayError, match="tiny:nope"):
+        plan_sweep(load_sweep_config(data=sweep_config(model_dir, tmp_path, prune={**prune, "anchor": "tiny:nope=1"})),
+                   check_cluster=False)
