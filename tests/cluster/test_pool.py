@@ -142,7 +142,8 @@ def test_a_failing_job_returns_its_layer_and_the_pool_keeps_serving(pool):
         assert "not finite" in result.error.reason or "NaN" in result.error.reason
         assert result.scores == {} and result.total is None
     assert pool.prune_and_evaluate(job("after-failure")).ok
-    assert all(d["jobs"] == [] for p in pool.shards() for d in ray.get([s.describe.remote() for s in p]))
+    held = [j for p in pool.shards() for d in ray.get([s.describe.remote() for s in p]) for j in d["jobs"]]
+    assert all(j.startswith("anchor-") for j in held), held  # only the anchors are kept (by design)
     with pytest.raises(CalrayError, match="unknown task|did you mean"):
         pool.prune_and_evaluate(job("bad-map", capability_map={"dimensions": {"x": [{"task": "no_such_task"}]}}))
 
