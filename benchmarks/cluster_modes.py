@@ -2,10 +2,11 @@
 
 One pool (one pipeline of S stages) runs each mixture once per mode, one trial at a time, as
 a sweep would. A sequential trial forwards its calibration windows through the pruned blocks;
-an independent trial mixes per-source Hessians of the dense model, computed the first time a
-source is used and cached on the shards, so later mixtures cost only the solves and the
-evaluation. The mixtures are toy-world sources (toy:web, toy:gsm, toy:code: each alone, then
-weighted mixes) and the evaluation is the toy map at a few items per task. Printed per
+an independent trial mixes per-source Hessians of the dense model on the windows the mixture
+allocates each source, computed the first time a (source, window count) is used and cached on
+the shards, so later mixtures with those allocations cost only the solves and the evaluation.
+The mixtures are toy-world sources (toy:web, toy:gsm, toy:code: each alone, then weighted
+mixes) and the evaluation is the toy map at a few items per task. Printed per
 mixture: trial seconds per mode, total retention per mode and retention per dimension per
 mode; then the mean trial times (independent split into first use of a source vs all cached)
 and the mean absolute retention difference, in total and per dimension.

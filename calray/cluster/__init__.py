@@ -20,8 +20,10 @@ to any process of the Ray job; Tune trials (calray.sweep) are its clients::
 
 Two modes (recorded in every result): ``sequential`` prunes each block on the already-pruned
 blocks' outputs (the paper's setting); ``independent`` mixes per-source Hessians of the dense
-model, computed once per (model, source, windows) and cached on each shard (memory, then
-safetensors on disk), so a new mixture costs only the solves and the evaluation.
+model (or of an anchor's outputs) on the windows sequential mode would allocate each source,
+computed once per (model, source, window count) and cached on each shard (memory, then
+safetensors on disk), so a mixture with a known allocation costs only the solves and the
+evaluation.
 
 Layering: imports calray.prune, calray.data and calray.evaluate; only calray.sweep, the CLI
 and jobs/ import this package.

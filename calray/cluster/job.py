@@ -14,9 +14,10 @@ before it reaches a GPU::
 Modes (``PruneSettings.mode``): ``sequential`` prunes each block on the outputs of the
 already-pruned blocks before it (the paper's setting; its windows are the mixture's
 ``nsamples`` windows allocated to sources by weight). ``independent`` prunes every block from statistics of the *dense* model's
-activations, H(mix) = sum_s w_s H_s with each source's H computed once on that source's first
-``nsamples`` windows, so weights may be any non-negative reals and a new mixture costs only
-the solves and the evaluation.
+activations (or, with ``prune.anchor``, of an anchor mixture's sequentially pruned copy),
+H(mix) = sum_s (n_s / nsamples) H_s with each source's H computed once on the n_s windows
+sequential mode allocates it, so a mixture with a known allocation costs only the solves and
+the evaluation.
 
 ``calibration_metrics`` asks the pool for the information metrics of the job's calibration
 set (``calray.data``'s definitions) in ``result.calibration["metrics"]``: ``tokens`` the

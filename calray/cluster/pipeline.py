@@ -142,15 +142,21 @@ class Pipeline:
         return reports
 
     def collect(
-        self, key: str, windows: ray.ObjectRef | torch.Tensor, *, batch_size: int, upto: int | None = None
+        self, key: str, windows: ray.ObjectRef | torch.Tensor, *, batch_size: int, upto: int | None = None,
+        through: str | None = None,
     ) -> ray.ObjectRef:
-        """Dense statistics pass for ``key`` through stages 0..``upto`` (default: all); returns
-        the last stage's ref (resolves when every stage has its statistics)."""
+        """Statistics pass for ``key`` through stages 0..``upto`` (default: all), on the dense
+        blocks' outputs or those of job ``through`` (an anchor); returns the last stage's ref
+        (resolves when every stage has its statistics)."""
         last = self.stages - 1 if upto is None else upto
         hidden = windows
         for stage, shard in enumerate(self.shards[: last + 1]):
-            hidden = shard.collect.remote(key, hidden, batch_size=batch_size, forward=stage < last)
+            hidden = shard.collect.remote(key, hidden, batch_size=batch_size, forward=stage < last, through=through)
         return hidden
+
+    def holds(self, job_id: str) -> bool:
+        """Whether every stage holds a pruned copy of ``job_id``."""
+        return all(ray.get([s.holds.remote(job_id) for s in self.shards]))
 
     def missing_statistics(self, keys: Sequence[str]) -> dict[str, int]:
         """key -> the last stage lacking it, for the keys some stage lacks."""

@@ -15,6 +15,11 @@ per capability map (through the same pipeline, cached on disk by model fingerpri
 whose shard crashed is re-run (up to ``max_attempts``), and the caller receives one result.
 A job that fails for its own reason (a ``PruningError``: NaN, a Hessian no damping fixes) gets
 a ``failed`` result naming the layer, and the pool keeps serving.
+
+An independent job with an ``anchor`` mixture has its statistics collected on the outputs of
+that mixture's sequentially pruned copy: the first such job on a pipeline prunes it (its
+seconds are the job's ``anchor`` timing) and the shards keep it, under an id derived from its
+windows and settings, for every later job (one of each shard's ``max_jobs`` slots).
 """
 
 from __future__ import annotations
@@ -36,13 +41,14 @@ from transformers import AutoConfig, AutoTokenizer
 from calray.cluster.calib_metrics import CalibrationMetrics, window_perplexities
 from calray.cluster.errors import RETRYABLE, ShardBusy, raising_cause
 from calray.cluster.eval_model import PipelineLM
-from calray.cluster.job import Job, JobError, JobResult
+from calray.cluster.job import Calibration, Job, JobError, JobResult
 from calray.cluster.loading import checkpoint_files, skeleton
 from calray.cluster.pipeline import Pipeline, partition
 from calray.cluster.shard import ShardOptions
 from calray.cluster.windows import JobWindows, WindowBuilder
 from calray.config import StrictModel
 from calray.data import cache_root
+from calray.data.sources import stable_hash
 from calray.errors import CalrayError
 from calray.evaluate import (
     CapabilityMap,
@@ -54,10 +60,19 @@ from calray.evaluate import (
     retention,
 )
 from calray.models import resolve_model
-from calray.prune import PruningReport, adapter_for
+from calray.prune import PruneSettings, PruningReport, adapter_for
 from calray.prune.model_io import check_model_dir
 
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Anchor:
+    """An independent job's anchor: its mixture's sequential pruning, kept on the shards as ``job_id``."""
+
+    job_id: str
+    settings: PruneSettings
+    windows: JobWindows
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +162,9 @@ class PoolCore:
             raise CalrayError(f"prune_and_evaluate takes a Job, got {type(job).__name__}")
         started = time.time()
         cmap = job.evaluation.selected_map()
-        windows = self.windows.for_job(job.calibration, sequential=job.prune.mode == "sequential")
+        anchor = self._anchor(job) if job.prune.anchor is not None and job.prune.needs_calibration() else None
+        windows = self.windows.for_job(job.calibration, sequential=job.prune.mode == "sequential",
+                                       through=anchor.job_id if anchor else None)
         run = uuid.uuid4().hex[:10]
 
         def attempt(pipeline: Pipeline, number: int) -> JobResult:
@@ -155,7 +172,7 @@ class PoolCore:
             self._running[job_id] = {"name": job.name, "pipeline": pipeline.index, "attempt": number, "phase": "queued",
                                      "since": time.time()}
             try:
-                result = self._run(job, pipeline, job_id, cmap, windows)
+                result = self._run(job, pipeline, job_id, cmap, windows, anchor)
                 if result.ok and job.calibration_metrics != "none":
                     result = self._with_calibration_metrics(result, job, pipeline, windows)
             finally:
@@ -255,7 +272,18 @@ class PoolCore:
             pipeline.shutdown()
 
     # --- one attempt -----------------------------------------------------------------------------
-    def _run(self, job: Job, pipeline: Pipeline, job_id: str, cmap: CapabilityMap, windows: JobWindows) -> JobResult:
+    def _anchor(self, job: Job) -> Anchor:
+        c = job.calibration
+        settings = job.prune.model_copy(update={"mode": "sequential", "anchor": None})
+        calibration = Calibration(mixture=job.prune.anchor, nsamples=c.nsamples, seqlen=c.seqlen, seed=c.seed,
+                                  sampling=c.sampling)
+        windows = self.windows.for_job(calibration, sequential=True)
+        return Anchor(f"anchor-{stable_hash([windows.info['id'], settings.model_dump(mode='json')], length=12)}", settings,
+                      windows)
+
+    def _run(
+        self, job: Job, pipeline: Pipeline, job_id: str, cmap: CapabilityMap, windows: JobWindows, anchor: Anchor | None
+    ) -> JobResult:
         timings: dict[str, float] = {}
         settings = job.prune
         sequential = settings.mode == "sequential"
@@ -264,12 +292,17 @@ class PoolCore:
         clock = time.time()
         try:
             with raising_cause(*RETRYABLE, CalrayError):
+                if anchor is not None:
+                    self._phase(job_id, "anchor")
+                    if self._ensure_anchor(pipeline, anchor, job):
+                        timings["anchor"] = time.time() - clock
+                    clock = time.time()
                 self._admit(pipeline, job_id, job, windows, sequential)
                 timings["queued"] = time.time() - clock
                 if not sequential and settings.needs_calibration():
                     self._phase(job_id, "statistics")
                     clock = time.time()
-                    self._ensure_statistics(pipeline, windows, settings.batch_size)
+                    self._ensure_statistics(pipeline, windows, settings.batch_size, anchor.job_id if anchor else None)
                     timings["statistics"] = time.time() - clock
                 self._phase(job_id, "prune")
                 clock = time.time()
@@ -323,8 +356,22 @@ class PoolCore:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _ensure_statistics(self, pipeline: Pipeline, windows: JobWindows, batch_size: int) -> None:
-        """Compute the dense per-source statistics some stage lacks, once even under concurrency."""
+    def _ensure_anchor(self, pipeline: Pipeline, anchor: Anchor, job: Job) -> bool:
+        """Prune the anchor on ``pipeline`` unless its shards hold it; True when it was pruned now."""
+        with self._keyed_lock(("anchor", pipeline.index, anchor.job_id)):
+            if pipeline.holds(anchor.job_id):
+                return False
+            self._admit(pipeline, anchor.job_id, job, anchor.windows, True)
+            assert anchor.windows.windows is not None
+            try:
+                ray.get(pipeline.prune_sequential(anchor.job_id, anchor.settings, anchor.windows.windows()))
+            except BaseException:
+                pipeline.release(anchor.job_id)
+                raise
+            return True
+
+    def _ensure_statistics(self, pipeline: Pipeline, windows: JobWindows, batch_size: int, through: str | None) -> None:
+        """Compute the per-source statistics some stage lacks, once even under concurrency."""
         keys = sorted(windows.part_windows)
         locks = [self._keyed_lock(("stats", pipeline.index, k)) for k in keys]
         for lock in locks:
@@ -332,7 +379,8 @@ class PoolCore:
         try:
             missing = pipeline.missing_statistics(keys)
             refs = [
-                pipeline.collect(k, windows.part_windows[k](), batch_size=batch_size, upto=upto) for k, upto in missing.items()
+                pipeline.collect(k, windows.part_windows[k](), batch_size=batch_size, upto=upto, through=through)
+                for k, upto in missing.items()
             ]
             ray.get(refs)
         finally:

@@ -184,6 +184,12 @@ class ShardWorker:
             self._sessions.pop(session, None)
 
     @ray.method(concurrency_group="control")
+    def holds(self, job_id: str) -> bool:
+        """Whether this shard holds a pruned copy of ``job_id`` (an anchor kept across jobs)."""
+        with self._lock:
+            return job_id in self._copies
+
+    @ray.method(concurrency_group="control")
     def has_statistics(self, keys: Sequence[str]) -> list[bool]:
         return [self._stats_key(k) in self.stats for k in keys]
 
@@ -228,23 +234,28 @@ class ShardWorker:
         return (None if self.shard.last else out), reports
 
     @ray.method(concurrency_group="compute")
-    def collect(self, key: str, inputs: torch.Tensor, *, batch_size: int, forward: bool = True) -> torch.Tensor | None:
-        """Dense statistics of every block for the windows ``key`` names (cached), and the dense
-        outputs for the next stage (None when ``forward`` is False or on the last stage)."""
+    def collect(
+        self, key: str, inputs: torch.Tensor, *, batch_size: int, forward: bool = True, through: str | None = None
+    ) -> torch.Tensor | None:
+        """Statistics of every dense block for the windows ``key`` names (cached), and the
+        outputs for the next stage (None when ``forward`` is False or on the last stage): the
+        dense blocks', or those of the pruned copy of job ``through`` (an anchor)."""
         start = time.time()
         hidden = self._hidden(inputs, batch_size)
         forward = forward and not self.shard.last
+        anchor = self._blocks(through) if through is not None else None
         if self.stats.get(self._stats_key(key)) is None:
             # Kept in host memory; a job moves one block's mix at a time to the device.
             entry: list[BlockStatistics] = []
-            passes = dense_statistics(self.shard.blocks, hidden, self.block_args, first_index=self.shard.start,
-                                      prefix=self.shard.prefix, batch_size=batch_size, forward=forward)
+            passes = dense_statistics(self.shard.blocks, hidden, self.block_args, through=anchor,
+                                      first_index=self.shard.start, prefix=self.shard.prefix, batch_size=batch_size,
+                                      forward=forward)
             for stats, outputs in passes:
                 entry.append(stats)
                 hidden = outputs  # the next block's input; after the last block, the next stage's
             self.stats.put(self._stats_key(key), entry)
         elif forward:
-            for offset, block in enumerate(self.shard.blocks):
+            for offset, block in enumerate(anchor or self.shard.blocks):
                 index = self.shard.start + offset
                 hidden = run_block(block, hidden, self.block_args, index=index, device=self.device, storage_device="cpu",
                                    batch_size=batch_size, name=block_name(self.shard.prefix, index))

@@ -1,10 +1,12 @@
 """A job's calibration windows, built once per distinct setting and shared through the object store.
 
 Sequential mode prunes on the mixture's ``nsamples`` windows (``build_calibration``).
-Independent mode needs, per source of the mixture, the statistics of that source's first
-``nsamples`` windows: those are keyed by (model fingerprint, calibration set id), and their
-windows are only built when some shard lacks the statistics. Explicit windows are keyed by
-their content.
+Independent mode needs, per source of the mixture, the statistics of the windows sequential
+mode allocates it (its first n_s windows), weighted n_s / nsamples: keyed by (model
+fingerprint, source, n_s, seqlen, seed, sampling), and their windows are only built when some
+shard lacks the statistics. Mixtures with the same allocation share every key. Explicit
+windows are keyed by their content. Statistics collected through an anchor (``through``: the
+anchor's job id on the shards) are keyed by it too.
 """
 
 from __future__ import annotations
@@ -67,12 +69,13 @@ class WindowBuilder:
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
 
-    def for_job(self, calibration: Calibration, *, sequential: bool) -> JobWindows:
+    def for_job(self, calibration: Calibration, *, sequential: bool, through: str | None = None) -> JobWindows:
         seqlen = resolve_seqlen(calibration.seqlen, self.model_config)
         n = calibration.nsamples
+        anchored = f"/through-{through}" if through else ""
         if calibration.windows is not None:
             ids = calibration.windows
-            key = f"{self.fingerprint}/windows-{tensor_digest(ids)}"
+            key = f"{self.fingerprint}/windows-{tensor_digest(ids)}{anchored}"
             ref = self._remember(("windows", key), lambda: ids)
             info = {"windows": key.split("/")[-1], "nsamples": n, "seqlen": int(ids.shape[1])}
             out = JobWindows(info=info, nsamples=n, seqlen=int(ids.shape[1]), allocated=lambda: (ids, None))
@@ -91,29 +94,30 @@ class WindowBuilder:
             keys = row_keys(calib.counts, **common)
             return JobWindows(info=info, windows=self._remember(("set", calib.id), lambda: ids), nsamples=n, seqlen=seqlen,
                               allocated=lambda: (ids, keys))
+        counts = {s: c for s, c in allocate(mixture.as_dict(), n).items() if c > 0}
         out = JobWindows(
-            info={"mixture": mixture.text(), "weights": mixture.as_dict(), "windows_per_source": n, "seqlen": seqlen,
+            info={"mixture": mixture.text(), "weights": mixture.as_dict(), "counts": counts, "seqlen": seqlen,
                   "seed": calibration.seed, "ids": {}},
             nsamples=n, seqlen=seqlen,
         )
-        for source, weight in mixture.weights:
+        by_source: dict[str, Callable[[], ray.ObjectRef]] = {}
+        for source, count in counts.items():
             # Keyed without building the windows: they are built only if a shard lacks the statistics.
             method = calibration.sampling.get(source) if isinstance(calibration.sampling, dict) else calibration.sampling
             windows_id = (
-                f"{source}@{get_source(source).fingerprint()}/n{n}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
+                f"{source}@{get_source(source).fingerprint()}/n{count}/L{seqlen}/seed{calibration.seed}/{method or 'default'}"
             )
-            key = f"{self.fingerprint}/{windows_id}"
+            key = f"{self.fingerprint}/{windows_id}{anchored}"
             out.info["ids"][source] = windows_id
-            out.parts.append((weight, key))
+            out.parts.append((count / n, key))
             single = parse_mixture({source: 1.0})
-            out.part_windows[key] = self._remember(("source", key), functools.partial(self._input_ids, single, common))
-        counts = allocate(mixture.as_dict(), n)
-        by_source = dict(zip(mixture.sources, out.part_windows.values(), strict=True))
+            by_source[source] = out.part_windows[key] = self._remember(
+                ("source", key), functools.partial(self._input_ids, single, {**common, "nsamples": count})
+            )
 
         def allocated() -> tuple[torch.Tensor, list[str]]:
             # The first count_s windows of each source: exactly build_calibration's rows for this mixture.
-            rows = [ray.get(by_source[s]())[:c] for s, c in counts.items() if c > 0]
-            return torch.cat(rows), row_keys({s: c for s, c in counts.items() if c > 0}, **common)
+            return torch.cat([ray.get(by_source[s]()) for s in counts]), row_keys(counts, **common)
 
         out.allocated = allocated
         return out

@@ -40,7 +40,8 @@ A shard holding blocks [a, b) calls the same loop on its slice::
     outputs, reports = prune_blocks(blocks, hidden, block_args, method, target, first_index=a)
 
 Independent mode (independent.py) prunes every block from per-source statistics of the dense
-model, mixed per job: ``dense_statistics`` collects them, ``prune_mixed`` solves from the mix.
+model (or of an anchor), mixed per job: ``prefix_statistics`` collects them for the windows each
+source is allocated, ``prune_mixed`` solves from the mix.
 ``PruneSettings`` (settings.py) is the one validated form of every setting above.
 """
 
@@ -58,7 +59,7 @@ from calray.prune.driver import (
     statistic_needed,
 )
 from calray.prune.factor import HessianFactor, factor_hessian
-from calray.prune.independent import dense_statistics, prune_mixed
+from calray.prune.independent import dense_statistics, prefix_statistics, prune_mixed
 from calray.prune.linears import block_name, find_linears, select_linears, set_weight, weight_matrix
 from calray.prune.methods import METHODS, Magnitude, PruningMethod, SparseGPT, Statistic, Wanda
 from calray.prune.metrics import layer_error
@@ -111,6 +112,7 @@ __all__ = [
     "model_linears",
     "padded_position_ids",
     "token_perplexity",
+    "prefix_statistics",
     "prune_block",
     "prune_blocks",
     "prune_mixed",

@@ -7,7 +7,10 @@
 
 Modes: ``sequential`` prunes each block on the outputs of the already-pruned blocks before it
 (the paper's setting, exact: ``prune_blocks``); ``independent`` prunes every block from
-statistics of the dense model's activations mixed per source (fast: ``prune_mixed``).
+per-source statistics of the windows sequential mode would allocate each source, mixed by
+count (fast: ``prune_mixed``), collected on the dense model's activations or, with ``anchor``
+(a mixture; a sweep also takes ``uniform``: its sources alike), on those of that mixture's
+sequentially pruned model, which carries pruning error forward.
 """
 
 from __future__ import annotations
@@ -28,15 +31,16 @@ MODES: tuple[Mode, ...] = ("sequential", "independent")
 
 
 class PruneSettings(StrictModel):
-    """The method and its options, exactly one target (``sparsity`` or ``n_m``), the mode, and
-    the driver's settings (``batch_size`` samples per forward, ``layer_errors`` measured,
-    ``include``/``exclude`` patterns over linear names)."""
+    """The method and its options, exactly one target (``sparsity`` or ``n_m``), the mode (and
+    independent mode's ``anchor``), and the driver's settings (``batch_size`` samples per
+    forward, ``layer_errors`` measured, ``include``/``exclude`` patterns over linear names)."""
 
     method: str = "sparsegpt"
     method_options: dict[str, float | int] = {}
     sparsity: float | None = None
     n_m: str | None = None
     mode: Mode = "sequential"
+    anchor: str | None = None
     batch_size: int = Field(default=8, ge=1)
     layer_errors: bool = True
     include: tuple[str, ...] = ("*",)
@@ -48,6 +52,8 @@ class PruneSettings(StrictModel):
             Target.parse(sparsity=self.sparsity, n_m=self.n_m)
         except CalrayError as exc:
             raise ValueError(str(exc)) from None
+        if self.anchor is not None and self.mode != "independent":
+            raise ValueError(f"anchor {self.anchor!r} applies to independent mode only (mode is {self.mode!r})")
         return self
 
     def target(self) -> Target:

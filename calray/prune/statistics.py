@@ -126,6 +126,16 @@ class BlockStatistics:
         return cls(first.kind, dict(first.groups), stats)
 
     @classmethod
+    def pooled(cls, parts: Sequence[BlockStatistics]) -> BlockStatistics:
+        """The statistic of the parts' inputs taken together: ``mix`` weighted by token counts,
+        so the first n windows' statistic extends to the first m > n exactly (to rounding)."""
+        tokens = [next(iter(p.stats.values())).tokens if p.stats else 0 for p in parts]
+        total = sum(tokens)
+        if total == 0:
+            raise ValueError("pooling needs statistics of at least one token")
+        return cls.mix([(t / total, p) for t, p in zip(tokens, parts, strict=True)])
+
+    @classmethod
     def unshared(cls, names: Sequence[str]) -> BlockStatistics:
         """No statistics and no grouping: what a method that needs no calibration gets."""
         return cls("none", {name: (name,) for name in names}, {})

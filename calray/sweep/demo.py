@@ -7,8 +7,10 @@
    general-text default (the toy's C4), told the scan's results so it never re-runs them;
 5. the comparison the paper makes: best mixture vs best single source vs the default.
 
-Independent mode (per-source Hessians of the dense model, computed once, mixed per trial) and
-item limits on the evaluation keep it within minutes; ``DemoSettings`` holds every knob.
+Item limits on the evaluation keep it within minutes; pruning runs in sequential mode (the
+paper's setting): on the toy model a prune is a small part of a trial, and the fast mode's
+mixture ordering agrees only partly with it (analysis/mode_agreement.md).
+``DemoSettings`` holds every knob.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def sweep_config(settings: DemoSettings, *, name: str, sources: list[str], track
         "pool_name": "calray-demo",
         "space": {"sources": sources},
         "search": {"seed": settings.seed, **search},
-        "prune": {"method": settings.method, "sparsity": settings.sparsity, "mode": "independent"},
+        "prune": {"method": settings.method, "sparsity": settings.sparsity, "mode": "sequential"},
         "calibration": {"nsamples": settings.nsamples, "seqlen": settings.seqlen, "seed": settings.seed},
         "evaluation": {"capability_map": settings.capability_map, "limit": settings.limit,
                        "max_new_tokens": settings.max_new_tokens},

@@ -5,13 +5,15 @@ artifact gives everything else (model, setup modules, method, target, mode, nsam
 seqlen). Pruning is deterministic, so the saved model is the one the trial evaluated, in one
 process, without Ray: ``sequential`` mode is ``calray.prune.prune_model`` on the mixture's
 windows (the pool's pipeline reproduces it exactly); ``independent`` mode mixes per-source
-Hessians of the dense model's activations as the pool's shards do::
+Hessians of the dense model's activations on the windows the mixture allocates each source,
+as the pool's shards do::
 
     calray export --run 3f2a... --out exports/best
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -43,8 +45,9 @@ from calray.prune import (
     resolve_seqlen,
     save_pruned,
 )
+from calray.prune.linears import Blocks
 from calray.sweep.config import SweepConfig
-from calray.sweep.plan import run_setup
+from calray.sweep.plan import plan_sweep, run_setup
 from calray.sweep.results import SweepResult
 from calray.sweep.tracking import DEFAULT_EXPERIMENT, KIND, PARENT, Tracker
 
@@ -74,11 +77,14 @@ def run_config(tracker: Tracker, run_id: str) -> tuple[Run, SweepConfig]:
 
 
 def prune_independent(
-    model: PreTrainedModel, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings
+    model: PreTrainedModel, parts: Sequence[tuple[float, torch.Tensor]], settings: PruneSettings,
+    *, through: Blocks | None = None,
 ) -> list[LinearReport]:
     """Prune every block of ``model`` in place from H(mix) = sum_s w_s H_s, each H_s from the
-    *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids)), block
-    by block as a shard's cached statistics would give them."""
+    *dense* model's activations on source s's windows (``parts``: (weight, (n, L) ids): the
+    windows a mixture allocates the source, weighted by their count), block by block as a
+    shard's cached statistics would give them; ``through``: an anchor's blocks, whose outputs
+    feed each next block's statistics instead of the dense blocks'."""
     adapter = adapter_for(model)
     args = adapter.block_args()
     streams = [
@@ -90,6 +96,7 @@ def prune_independent(
                     adapter.blocks,
                     embed_samples(model, ids, batch_size=settings.batch_size),
                     args,
+                    through=through,
                     prefix=adapter.blocks_path,
                     batch_size=settings.batch_size,
                 )
@@ -135,9 +142,20 @@ def export_run(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
         calib = build_calibration(tokenizer, mixture, **common)
         report = prune_model(model, calib.input_ids, method, target, batch_size=p.batch_size, include=p.include,
                              exclude=p.exclude, layer_errors=p.layer_errors, config={**report_config, "counts": calib.counts})
-    else:
-        parts = [(w, build_calibration(tokenizer, {s: 1.0}, **common).input_ids) for s, w in mixture.weights]
-        report = PruningReport(prune_independent(model, parts, p), time.time() - started, report_config)
+    else:  # each source's statistics from the windows sequential mode allocates it, weighted by their count
+        calib = build_calibration(tokenizer, mixture, **common)
+        parts = [(count / calib.nsamples, calib.select(source)) for source, count in calib.counts.items()]
+        through = None
+        if p.anchor is not None:  # the sweep's anchor, pruned sequentially as the pool did
+            anchor_mix = plan_sweep(config.model_copy(update={"cluster_yaml": None}), check_cluster=False).prune_settings().anchor
+            assert anchor_mix is not None
+            anchor = copy.deepcopy(model)
+            prune_model(anchor, build_calibration(tokenizer, anchor_mix, **common).input_ids, method, target,
+                        batch_size=p.batch_size, progress=False)
+            through = adapter_for(anchor).blocks
+            report_config["anchor"] = anchor_mix
+        report = PruningReport(prune_independent(model, parts, p, through=through), time.time() - started,
+                               {**report_config, "counts": calib.counts})
     path = save_pruned(model, tokenizer, report, out, overwrite=overwrite, format=format)
     tracker.set_tags(run_id, {"calray.exported_to": str(path)})
     log.info("exported run %s to %s (sparsity %.4f)", run_id, path, report.totals()["sparsity"])

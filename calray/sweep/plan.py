@@ -23,6 +23,7 @@ from calray.data import parse_mixture, select_sources
 from calray.durable import result_path
 from calray.errors import CalrayError
 from calray.models import resolve_model
+from calray.prune import PruneSettings
 from calray.sweep.config import SweepConfig
 from calray.sweep.objective import Objective
 from calray.sweep.resources import check_pool_fits, node_types_from_ray, node_types_from_yaml
@@ -72,10 +73,19 @@ class SweepPlan:
         c = self.config
         limits: tuple[int | None, ...] = tuple(c.fidelity.limits) if c.fidelity else (None,)
         return TrialTemplate(
-            space=self.space, prune=c.prune, evaluation=c.evaluation.settings(), calibration_metrics=c.calibration.metrics,
+            space=self.space, prune=self.prune_settings(), evaluation=c.evaluation.settings(),
+            calibration_metrics=c.calibration.metrics,
             nsamples=c.calibration.nsamples, seqlen=c.calibration.seqlen, seed=c.calibration.seed,
             sampling=c.calibration.sampling, objective=self.objective, limits=limits, name=c.name,
         )
+
+    def prune_settings(self) -> PruneSettings:
+        """The config's prune settings with an ``anchor: uniform`` spelled out as the uniform mix
+        of the sweep's sources (what the pool prunes as the anchor)."""
+        prune = self.config.prune
+        if prune.anchor != "uniform":
+            return prune
+        return prune.model_copy(update={"anchor": ",".join(f"{s}={w:.12g}" for s, w in self.space.uniform().items())})
 
     def probe_job(self) -> Job:
         """A job with the sweep's settings on its first source: what the dense evaluation and
@@ -99,7 +109,8 @@ class SweepPlan:
         c = self.config
         return {
             "model": c.model, "method": c.prune.method, "sparsity": c.prune.sparsity, "n_m": c.prune.n_m,
-            "mode": c.prune.mode, "nsamples": c.calibration.nsamples, "seqlen": c.calibration.seqlen,
+            "mode": c.prune.mode, **({"anchor": c.prune.anchor} if c.prune.anchor else {}),
+            "nsamples": c.calibration.nsamples, "seqlen": c.calibration.seqlen,
             "sampling": c.calibration.sampling, "eval_seed": c.evaluation.eval_seed,
             "capability_map": c.evaluation.map_name,
             "limit": c.evaluation.limit, "algorithm": c.search.algorithm, "objective": c.objective.kind,
@@ -133,6 +144,8 @@ def plan_sweep(config: SweepConfig, *, check_cluster: bool = True) -> SweepPlan:
     objective = Objective.create(config.objective.kind, dimensions, config.objective.weights)
     calibration = Calibration(mixture={sources[0]: 1.0}, nsamples=config.calibration.nsamples, seqlen=config.calibration.seqlen)
     validate(Job, {"calibration": calibration, "prune": config.prune}, "prune settings")  # the method and its options
+    if config.prune.anchor is not None and config.prune.anchor != "uniform":
+        parse_mixture(config.prune.anchor)  # a clear error now, not in every trial
 
     search = config.search
     points: list[dict[str, float]] = []

@@ -52,9 +52,10 @@ def pool(ray_session, model_dir, tmp_path_factory):  # type: ignore[no-untyped-d
 
 
 def job(name: str, mode: str = "sequential", mixture: str | dict[str, float] = MIXTURE, *, sparsity: float | None = 0.5,
-        n_m: str | None = None, capability_map: str | dict = "tiny", calibration_metrics: str = "none") -> Job:
+        n_m: str | None = None, capability_map: str | dict = "tiny", calibration_metrics: str = "none",
+        anchor: str | None = None) -> Job:
     return Job(calibration=Calibration(mixture=mixture, nsamples=8, seqlen=32), name=name,
-               prune={"sparsity": sparsity, "n_m": n_m, "mode": mode, "batch_size": BATCH},
+               prune={"sparsity": sparsity, "n_m": n_m, "mode": mode, "batch_size": BATCH, "anchor": anchor},
                evaluation={"capability_map": capability_map}, calibration_metrics=calibration_metrics)
 
 
@@ -99,14 +100,35 @@ def test_concurrent_jobs_spread_over_pipelines_and_equal_one_process(pool, model
     assert capacity["in_flight"] == 0 and capacity["completed"] >= 4
 
 
-def test_independent_mixtures_reuse_per_source_statistics(pool):
+def test_independent_mixtures_reuse_per_source_statistics_of_their_allocated_windows(pool):
     first = pool.prune_and_evaluate(job("ind-a", "independent", {"tiny:words": 0.9, "tiny:numbers": 0.1}))
     passes = stage_activity(pool, "statistics")
-    second = pool.prune_and_evaluate(job("ind-b", "independent", {"tiny:words": 0.1, "tiny:numbers": 0.9}))
+    # Other weights, the same allocation of the 8 windows (7 + 1): sequential mode's very calibration set.
+    second = pool.prune_and_evaluate(job("ind-b", "independent", {"tiny:words": 0.88, "tiny:numbers": 0.12}))
     assert first.ok and second.ok
-    assert stage_activity(pool, "statistics") == passes  # no calibration forward pass for a new mixture
-    assert second.calibration["weights"] == pytest.approx({"tiny:numbers": 0.9, "tiny:words": 0.1})
-    assert second.scores != first.scores
+    assert stage_activity(pool, "statistics") == passes  # no calibration forward pass for it
+    assert second.calibration["weights"] == pytest.approx({"tiny:numbers": 0.12, "tiny:words": 0.88})
+    assert first.calibration["counts"] == second.calibration["counts"] == {"tiny:numbers": 1, "tiny:words": 7}
+    assert second.scores == first.scores
+    third = pool.prune_and_evaluate(job("ind-c", "independent", {"tiny:words": 0.1, "tiny:numbers": 0.9}))
+    assert third.ok and third.scores != first.scores
+    assert stage_activity(pool, "statistics") > passes  # 1 + 7 windows: new statistics
+
+
+def test_an_anchor_is_pruned_once_per_pipeline_and_on_its_own_mixture_gives_sequential_mode(pool):
+    sequential = pool.prune_and_evaluate(job("a-seq"))
+    results = [pool.prune_and_evaluate(job(f"a-{i}", "independent", mixture, anchor=MIXTURE))
+               for i, mixture in enumerate([MIXTURE, {"tiny:words": 0.9, "tiny:numbers": 0.1}, MIXTURE, MIXTURE])]
+    assert all(r.ok for r in results), [r.error for r in results]
+    built = [r for r in results if "anchor" in r.timings]
+    assert 1 <= len(built) <= 2 and len(built) == len({r.pipeline for r in results})  # once per pipeline used
+    assert all(r.timings["anchor"] > 0 for r in built)
+    for anchored in (results[0], results[2], results[3]):  # statistics through the anchor are sequential mode's
+        assert anchored.total == pytest.approx(sequential.total, rel=1e-4)
+        for task, metrics in sequential.scores.items():
+            assert anchored.scores[task] == pytest.approx(metrics, rel=1e-4, abs=1e-6)
+    plain = pool.prune_and_evaluate(job("a-plain", "independent", MIXTURE))
+    assert plain.scores != sequential.scores  # without the anchor: the dense model's inputs
 
 
 def test_a_failing_job_returns_its_layer_and_the_pool_keeps_serving(pool):
@@ -122,7 +144,8 @@ def test_a_failing_job_returns_its_layer_and_the_pool_keeps_serving(pool):
         assert "not finite" in result.error.reason or "NaN" in result.error.reason
         assert result.scores == {} and result.total is None
     assert pool.prune_and_evaluate(job("after-failure")).ok
-    assert all(d["jobs"] == [] for p in pool.shards() for d in ray.get([s.describe.remote() for s in p]))
+    held = [j for p in pool.shards() for d in ray.get([s.describe.remote() for s in p]) for j in d["jobs"]]
+    assert all(j.startswith("anchor-") for j in held), held  # only the anchors are kept (by design)
     with pytest.raises(CalrayError, match="unknown task|did you mean"):
         pool.prune_and_evaluate(job("bad-map", capability_map={"dimensions": {"x": [{"task": "no_such_task"}]}}))
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from calray.data import parse_mixture
 from calray.errors import CalrayError
-from calray.sweep import load_sweep_config, run_sweep
+from calray.sweep import load_sweep_config, plan_sweep, run_sweep
 from calray.sweep.resources import check_pool_fits, node_types_from_yaml
 
 from .conftest import sweep_config
@@ -133,3 +134,14 @@ def test_pool_eval_batch_size_is_a_positive_int_or_auto():
     for bad in (0, "big"):
         with pytest.raises(ValidationError):
             PoolConfig(model="m", eval_batch_size=bad)
+
+
+def test_an_anchor_uniform_is_the_uniform_mix_of_the_swept_sources(model_dir, tmp_path):
+    prune = {"sparsity": 0.5, "mode": "independent", "anchor": "uniform"}
+    plan = plan_sweep(load_sweep_config(data=sweep_config(model_dir, tmp_path, prune=prune)), check_cluster=False)
+    anchor = plan.trial_template().prune.anchor
+    assert anchor is not None and parse_mixture(anchor).as_dict() == pytest.approx(plan.space.uniform())
+    assert len(plan.space.uniform()) == 3 and plan.common_params()["anchor"] == "uniform"  # recorded as configured
+    with pytest.raises(CalrayError, match="tiny:nope"):
+        plan_sweep(load_sweep_config(data=sweep_config(model_dir, tmp_path, prune={**prune, "anchor": "tiny:nope=1"})),
+                   check_cluster=False)
