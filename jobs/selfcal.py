@@ -5,8 +5,8 @@ several seeds (``calray.sweep.selfcal_study``).
     python jobs/selfcal.py --config jobs/configs/selfcal_toy.yaml --report analysis/selfcal_toy.md   # offline
     ray job submit --working-dir . -- python jobs/selfcal.py --config jobs/configs/selfcal_llama.yaml
 
-Generation runs in this process (on its GPU when the study's ``device`` says so is not yet
-supported: see README, "Self-calibration"); pruning and evaluation run on the pool.
+Generation runs in this process, on the CPU or the one GPU the job is given (the model loads
+where transformers puts it); pruning and evaluation run on the pool.
 Exit status: 0 when every sweep finished trials, 1 otherwise, 2 on a bad config.
 """
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke-test", action="store_true", help="one seed, tiny sets and evaluation, temporary MLflow")
     parser.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--report", metavar="PATH", help="also write the comparison table (markdown) here")
+    parser.add_argument("--threads", type=int, help="torch CPU threads for generation in this process (1 on a busy CPU)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     from calray.sweep.selfcal_study import generate_sets, load_study, plan_study, study_rows
     from calray.sweep.studies import run_scaling, smoke_overrides
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     config = Path(args.config)
     overrides, sweep_overrides = list(args.overrides), list(args.sweep_overrides)
     if args.smoke_test:

@@ -107,9 +107,13 @@ def generate_set(
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    device: str = "cpu",
+    dtype: str = "auto",
 ) -> GeneratedSet:
     """Generate (or take from the cache) the set that ``model`` writes under ``config`` and write
-    it to ``out`` as a source named ``name`` (default ``default_name``).
+    it to ``out`` as a source named ``name`` (default ``default_name``). The model runs on
+    ``device`` in ``dtype``; both join the cache key when not the defaults (sampling on another
+    device or in another precision draws other text).
 
     >>> s = generate_set("toy", IGSPConfig(), nsamples=32, seqlen=256, seed=0, out="igsp/")  # doctest: +SKIP
     >>> s.name, s.meta["summary"]["objective"]  # doctest: +SKIP
@@ -121,16 +125,20 @@ def generate_set(
     model_dir = resolve_model(model)
     fingerprint = fingerprint_dir(model_dir)
     settings = {"nsamples": nsamples, "seqlen": seqlen, "seed": seed}
-    key = stable_hash({"model": fingerprint, "config": config.model_dump(mode="json"), **settings, "format": _FORMAT})
+    placement = {k: v for k, v in (("device", device), ("dtype", dtype)) if v not in ("cpu", "auto")}
+    key = stable_hash({"model": fingerprint, "config": config.model_dump(mode="json"), **settings, **placement,
+                       "format": _FORMAT})
     entry = cache_root(cache_dir) / "selfcal" / f"{config.method}-{key}"
     if not (use_cache and (entry / META).is_file()):
         if not use_cache:
             entry = Path(tempfile.mkdtemp(prefix="calray-selfcal-")) / "set"
-        loaded, tokenizer = load_pretrained(model_dir)
+        loaded: Any
+        loaded, tokenizer = load_pretrained(model_dir, dtype=dtype)
+        loaded.to(device)
         generated = _GENERATORS[config.method](loaded, tokenizer, config, progress=progress, **settings)  # type: ignore[operator]
         meta = {
             "method": config.method, "config": config.model_dump(mode="json"), "model": str(model),
-            "model_fingerprint": fingerprint, **settings, "key": key, "documents": len(generated.records),
+            "model_fingerprint": fingerprint, **settings, **placement, "key": key, "documents": len(generated.records),
             "sampling": generated.sampling,
             "join_with": generated.join_with, "summary": generated.summary,
             "description": _describe(config.method, str(model), nsamples, seqlen, seed),

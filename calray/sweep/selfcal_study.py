@@ -43,6 +43,8 @@ class SelfCalStudy(StrictModel):
     nsamples: int = Field(default=128, ge=1)
     seqlen: int = Field(default=2048, ge=2)
     out_dir: str = "selfcal-sets"
+    device: str = "cpu"  # where the job's process generates (cuda: give the job a GPU)
+    dtype: str = "auto"
     generators: dict[str, dict[str, Any]] = Field(min_length=1)
     baselines: dict[str, dict[str, float]] = {}
     sweep: dict[str, Any] = {}
@@ -52,7 +54,7 @@ class SelfCalStudy(StrictModel):
 class StudyPlan:
     study: SelfCalStudy
     sweeps: list[SweepConfig]
-    labels: list[dict[str, str]]  # per sweep: mixture label (as the sweep reports it) -> study label
+    labels: list[dict[str, str]]  # per sweep: mixture_key of its weights -> study label
 
 
 def load_study(path: str | Path, *, overrides: Sequence[str] = ()) -> SelfCalStudy:
@@ -78,7 +80,8 @@ def generate_sets(study: SelfCalStudy, *, base: Path, cache_dir: str | None = No
     for seed in study.seeds:
         for label, data in study.generators.items():
             made = generate_set(study.model, generator_config(data), nsamples=study.nsamples, seqlen=study.seqlen,
-                                seed=seed, out=out / f"{label}-s{seed}", name=source_name(label, seed), cache_dir=cache_dir)
+                                seed=seed, out=out / f"{label}-s{seed}", name=source_name(label, seed), cache_dir=cache_dir,
+                                device=study.device, dtype=study.dtype)
             spec = yaml.safe_load((made.dir / "sources.yaml").read_text())["sources"][made.name]
             spec["files"] = str(made.dir / spec["files"])
             entries[made.name] = spec
@@ -96,8 +99,6 @@ def source_name(label: str, seed: int) -> str:
 
 def plan_study(study: SelfCalStudy, sources_file: Path, *, base: Path, overrides: Sequence[str] = ()) -> StudyPlan:
     """One sweep per seed over the generated sets of that seed and the baselines."""
-    from calray.sweep.simplex import mixture_label
-
     sweeps, labels = [], []
     for seed in study.seeds:
         mixtures: dict[str, dict[str, float]] = {source_name(label, seed): {source_name(label, seed): 1.0}
@@ -113,10 +114,14 @@ def plan_study(study: SelfCalStudy, sources_file: Path, *, base: Path, overrides
             space={"sources": sources}, search={"algorithm": "list", "mixtures": list(mixtures.values())},
         )
         sweeps.append(load_sweep_config(data=data, overrides=overrides, base=base))
-        total = {key: sum(mix.values()) for key, mix in mixtures.items()}
-        labels.append({mixture_label({s: w / total[key] for s, w in mix.items()}): names[key]
-                       for key, mix in mixtures.items()})
+        labels.append({mixture_key(mix): names[key] for key, mix in mixtures.items()})
     return StudyPlan(study, sweeps, labels)
+
+
+def mixture_key(weights: dict[str, float]) -> str:
+    """Normalised weights, sources sorted: the same for a config's mixture and a trial's record."""
+    total = sum(weights.values())
+    return ",".join(f"{s}={w / total:.6f}" for s, w in sorted(weights.items()) if w > 0)
 
 
 def study_rows(plan: StudyPlan, results: Sequence[SweepResult]) -> tuple[list[str], list[list[str]]]:
@@ -126,7 +131,7 @@ def study_rows(plan: StudyPlan, results: Sequence[SweepResult]) -> tuple[list[st
     per_seed: dict[str, dict[int, float]] = {}
     for labels, result, seed in zip(plan.labels, results, plan.study.seeds, strict=True):
         for trial in result.finished():
-            label = labels.get(trial.label, trial.label)
+            label = labels.get(mixture_key(trial.weights), trial.label)
             row = values.setdefault(label, {d: [] for d in [*dims, "total"]})
             for d in dims:
                 row[d].append(trial.retention(d))

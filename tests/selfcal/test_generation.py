@@ -53,3 +53,10 @@ def test_generation_is_seeded_stops_at_eos_and_honours_the_stop_word_start(toy):
     # Toy documents are short ("Question: How old is X?" ...): EOS ends a row before the limit.
     short = generate_documents(model, tok, [Prompt()] * 4, Decoding(t_init=0.5, t_final=0.5), max_new_tokens=64, seed=0)
     assert min(len(r) for r in short) < 64
+
+
+def test_selfcal_builds_on_prune_data_and_evaluate_only():
+    from tests.cluster.test_layering import PACKAGE, imported_modules
+
+    found = imported_modules(PACKAGE / "selfcal")
+    assert not any(m.startswith(("ray", "mlflow", "calray.cluster", "calray.sweep", "calray.cli")) for m in found)
