@@ -29,7 +29,7 @@ import yaml
 
 from calray.data.cache import cache_root
 from calray.data.metrics import information_metrics
-from calray.data.sources import FileOrigin, Source, stable_hash
+from calray.data.sources import FileOrigin, Source, check_source_name, stable_hash
 from calray.data.windows import source_windows
 from calray.selfcal.budget import Generated
 from calray.selfcal.config import IGSPConfig, SelfCalConfig, SGSConfig
@@ -129,9 +129,15 @@ def generate_set(
     key = stable_hash({"model": fingerprint, "config": config.model_dump(mode="json"), **settings, **placement,
                        "format": _FORMAT})
     entry = cache_root(cache_dir) / "selfcal" / f"{config.method}-{key}"
-    if not (use_cache and (entry / META).is_file()):
-        if not use_cache:
-            entry = Path(tempfile.mkdtemp(prefix="calray-selfcal-")) / "set"
+    name = name or default_name(config.method, str(model), seed)
+    check_source_name(name)  # before minutes of generation
+    if use_cache and (entry / META).is_file():
+        log.info("%s set from the cache: %s", config.method, entry)
+        return write_set(entry, out, name=name)
+    scratch = None if use_cache else Path(tempfile.mkdtemp(prefix="calray-selfcal-"))
+    if scratch is not None:
+        entry = scratch / "set"
+    try:
         loaded: Any
         loaded, tokenizer = load_pretrained(model_dir, dtype=dtype)
         loaded.to(device)
@@ -139,14 +145,14 @@ def generate_set(
         meta = {
             "method": config.method, "config": config.model_dump(mode="json"), "model": str(model),
             "model_fingerprint": fingerprint, **settings, **placement, "key": key, "documents": len(generated.records),
-            "sampling": generated.sampling,
-            "join_with": generated.join_with, "summary": generated.summary,
+            "sampling": generated.sampling, "join_with": generated.join_with, "summary": generated.summary,
             "description": _describe(config.method, str(model), nsamples, seqlen, seed),
         }
         _write_cache(entry, generated, meta, loaded, tokenizer, progress=progress)
-    else:
-        log.info("%s set from the cache: %s", config.method, entry)
-    return write_set(entry, out, name=name or default_name(config.method, str(model), seed))
+        return write_set(entry, out, name=name)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_set(entry: Path, out: str | os.PathLike[str], *, name: str) -> GeneratedSet:
@@ -156,7 +162,6 @@ def write_set(entry: Path, out: str | os.PathLike[str], *, name: str) -> Generat
     for file in (SAMPLES, META):
         shutil.copyfile(entry / file, target / file)
     meta = json.loads((target / META).read_text())
-    Source(name=name, dimension="general", loader=[])  # validates the name before it is written
     spec: dict[str, Any] = {"dimension": "general", "files": SAMPLES, "sampling": meta["sampling"],
                             "description": meta["description"]}
     if meta["join_with"] is not None:

@@ -61,8 +61,9 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path, capsys):
     base = ["selfcal", "--model", "toy", "--out", str(tmp_path / "x"), "--nsamples", "1"]
     assert main([*base, "--method", "selfcal", "--seed-source", "toy:web"]) == 2
     assert main([*base, "--method", "igsp", "--set", "balance_wieght=1"]) == 2
+    assert main([*base, "--method", "igsp", "--name", "Mine/set"]) == 2
     assert main(["prune", "--model", "toy", "--method", "sparsegpt", "--sparsity", "0.5", "--calib", str(tmp_path),
                  "--out", str(tmp_path / "p")]) == 2
     errors = capsys.readouterr().err.splitlines()
-    assert len(errors) == 3 and "--seed-source is an SGS knob" in errors[0] and "balance_wieght" in errors[1]
-    assert "has no sources.yaml" in errors[2]
+    assert len(errors) == 4 and "--seed-source is an SGS knob" in errors[0] and "balance_wieght" in errors[1]
+    assert "source name 'Mine/set' is not allowed" in errors[2] and "has no sources.yaml" in errors[3]
