@@ -58,3 +58,16 @@ def test_rows_give_mean_and_sample_std_over_seeds_best_first(tmp_path: Path):
     assert rows == [["igsp", "81.0 ± 2.8", "82.0 ± 2.8", "80.0", "84.0"], ["uniform", "75.0 ± 1.4", "76.0 ± 1.4", "75.0", "77.0"],
                     ["default", "69.5 ± 0.7", "70.5 ± 0.7", "70.0", "71.0"]]
     assert mean_std([5.0]) == "5.0" and mean_std([]) == "n/a"
+
+
+@pytest.mark.parametrize("name", ["selfcal_toy.yaml", "selfcal_llama.yaml"])
+def test_the_shipped_study_configs_are_valid(name: str):
+    from calray.selfcal import generator_config
+
+    path = Path(__file__).resolve().parents[2] / "jobs" / "configs" / name
+    study = load_study(path)
+    assert [generator_config(g).method for g in study.generators.values()] == ["selfcal", "sgs", "igsp"]
+    plan = plan_study(study, path.parent / "sources.yaml", base=path.parent)
+    assert len(plan.sweeps) == len(study.seeds) == 3
+    assert all(len(s.search.mixtures) == 3 + len(study.baselines) for s in plan.sweeps)
+    assert plan.sweeps[0].prune.sparsity == 0.6 and plan.sweeps[0].prune.method == "sparsegpt"
