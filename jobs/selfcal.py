@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from calray.cluster import init_ray
     from calray.errors import CalrayError
     from calray.format import format_table
-    from calray.sweep.selfcal_study import generate_sets, load_study, plan_study, study_rows
+    from calray.sweep.selfcal_study import generate_sets, load_study, objective_rows, plan_study, set_rows, study_rows
     from calray.sweep.studies import run_scaling, smoke_overrides
 
     if args.threads:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         sweep_overrides += [o for o in smoke_overrides(where=where) if not o.startswith(("calibration.", "search."))]
     try:
         study = load_study(config, overrides=overrides)
-        sources = generate_sets(study, base=config.resolve().parent)
+        sources, metas = generate_sets(study, base=config.resolve().parent)
         plan = plan_study(study, sources, base=config.resolve().parent, overrides=sweep_overrides)
         init_ray(args.address)
         results = run_scaling(plan.sweeps)
@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             f"# Self-calibration comparison: {study.name}\n\n- setting: {setting}\n- command: `{command}`\n"
             f"- records: {results[0].tracking_uri}, experiment `{results[0].experiment}`\n\n"
             "Retention (pruned / dense x 100) per dimension and in total: mean ± sample std over seeds; "
-            "then each seed's total.\n\n" + markdown_table(header, rows) + "\n"
+            "then each seed's total.\n\n" + markdown_table(header, rows) + "\n\n"
+            "The generated sets' information metrics (calray.data.information_metrics on their windows; perplexity "
+            "under the dense model), mean ± std over seeds:\n\n" + markdown_table(*set_rows(metas)) + "\n\n"
+            "IGSP's selection objective J = seq-rep-4 + balance_weight x perplexity imbalance, per seed, beside "
+            "its candidate pool:\n\n" + markdown_table(*objective_rows(metas)) + "\n"
         )
         print(f"report: {args.report}")
     return 0 if all(r.finished() for r in results) else 1

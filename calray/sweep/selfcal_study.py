@@ -70,13 +70,16 @@ def load_study(path: str | Path, *, overrides: Sequence[str] = ()) -> SelfCalStu
     return study
 
 
-def generate_sets(study: SelfCalStudy, *, base: Path, cache_dir: str | None = None) -> Path:
+def generate_sets(
+    study: SelfCalStudy, *, base: Path, cache_dir: str | None = None
+) -> tuple[Path, dict[str, list[dict[str, Any]]]]:
     """Write every (generator, seed) set under ``out_dir`` and one sources file naming them all
-    (``selfcal:<label>-s<seed>``); returns that file."""
+    (``selfcal:<label>-s<seed>``); returns that file and, per generator, each seed's ``selfcal.json``."""
     from calray.selfcal import generate_set, generator_config
 
     out = (base / study.out_dir).resolve()
     entries: dict[str, Any] = {}
+    metas: dict[str, list[dict[str, Any]]] = {label: [] for label in study.generators}
     for seed in study.seeds:
         for label, data in study.generators.items():
             made = generate_set(study.model, generator_config(data), nsamples=study.nsamples, seqlen=study.seqlen,
@@ -85,12 +88,43 @@ def generate_sets(study: SelfCalStudy, *, base: Path, cache_dir: str | None = No
             spec = yaml.safe_load((made.dir / "sources.yaml").read_text())["sources"][made.name]
             spec["files"] = str(made.dir / spec["files"])
             entries[made.name] = spec
+            metas[label].append(made.meta)
             summary = made.meta["summary"]
             log.info("%s seed %d: %d documents%s", label, seed, made.meta["documents"],
                      f", objective {summary['objective']:.4f}" if "objective" in summary else "")
     path = out / "sources.yaml"
     path.write_text(yaml.safe_dump({"sources": entries}, sort_keys=False))
-    return path
+    return path, metas
+
+
+SET_METRICS = ("perplexity", "seq_rep_4", "ngram_diversity", "vocab_coverage")
+
+
+def set_rows(metas: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): per generator, its documents and information metrics (mean ± std over seeds)."""
+    rows = []
+    for label, seeds in metas.items():
+        cells = [label, mean_std([float(m["documents"]) for m in seeds], digits=0)]
+        cells += [mean_std([m["metrics"][k] for m in seeds], digits=3) for k in SET_METRICS]
+        rows.append(cells)
+    return ["generator", "documents", *SET_METRICS], rows
+
+
+def objective_rows(metas: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): IGSP's objective per seed, with seq-rep-4 and the perplexity spread of its
+    selection and of its candidate pool."""
+    rows = []
+    for label, seeds in metas.items():
+        for m in seeds:
+            s = m["summary"]
+            if "objective" not in s:
+                continue
+            rows.append([label, str(m["seed"]), fixed(s["objective"], 4), fixed(s["seq_rep_4"]["selected"], 3),
+                         fixed(s["seq_rep_4"]["pool"], 3), fixed(s["perplexity_spread"]["selected"], 3),
+                         fixed(s["perplexity_spread"]["pool"], 3), f"{s['selected_documents']} / {s['pool_documents']}"])
+    header = ["generator", "seed", "objective J", "seq-rep-4 selected", "seq-rep-4 pool", "ppl spread selected",
+              "ppl spread pool", "documents selected / pool"]
+    return header, rows
 
 
 def source_name(label: str, seed: int) -> str:
@@ -145,12 +179,12 @@ def study_rows(plan: StudyPlan, results: Sequence[SweepResult]) -> tuple[list[st
     return header, rows
 
 
-def mean_std(values: Sequence[float]) -> str:
+def mean_std(values: Sequence[float], digits: int = 1) -> str:
     """``mean ± std`` (sample std over seeds; the mean alone for one seed)."""
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return "n/a"
     if len(finite) == 1:
-        return fixed(finite[0])
-    return f"{fixed(statistics.fmean(finite))} ± {fixed(statistics.stdev(finite))}"
+        return fixed(finite[0], digits)
+    return f"{fixed(statistics.fmean(finite), digits)} ± {fixed(statistics.stdev(finite), digits)}"
 

@@ -71,3 +71,18 @@ def test_the_shipped_study_configs_are_valid(name: str):
     assert len(plan.sweeps) == len(study.seeds) == 3
     assert all(len(s.search.mixtures) == 3 + len(study.baselines) for s in plan.sweeps)
     assert plan.sweeps[0].prune.sparsity == 0.6 and plan.sweeps[0].prune.method == "sparsegpt"
+
+
+def test_set_and_objective_rows_summarise_each_generators_seeds():
+    from calray.sweep.selfcal_study import objective_rows, set_rows
+
+    metrics = {"perplexity": 2.0, "seq_rep_4": 0.4, "ngram_diversity": 0.35, "vocab_coverage": 0.3}
+    igsp = {"objective": 0.5, "seq_rep_4": {"selected": 0.4, "pool": 0.6}, "perplexity_spread": {"selected": 0.1, "pool": 0.3},
+            "selected_documents": 100, "pool_documents": 300}
+    metas = {"selfcal": [{"documents": 10, "metrics": metrics, "summary": {}, "seed": s} for s in (0, 1)],
+             "igsp": [{"documents": 12, "metrics": {**metrics, "perplexity": 3.0}, "summary": igsp, "seed": 0}]}
+    header, rows = set_rows(metas)
+    assert header[:3] == ["generator", "documents", "perplexity"]
+    assert rows == [["selfcal", "10 ± 0", "2.000 ± 0.000", "0.400 ± 0.000", "0.350 ± 0.000", "0.300 ± 0.000"],
+                    ["igsp", "12", "3.000", "0.400", "0.350", "0.300"]]
+    assert objective_rows(metas)[1] == [["igsp", "0", "0.5000", "0.400", "0.600", "0.100", "0.300", "100 / 300"]]
