@@ -45,7 +45,8 @@ class SelfCalConfig(StrictModel):
 class SGSConfig(StrictModel):
     """SGS (Ji et al., 2024): short prefixes of a seed corpus continued by the model; the
     ``drop_fraction`` of highest-perplexity samples dropped; the rest joined, and seqlen
-    windows taken at random offsets."""
+    windows taken at random offsets. The paper says only "a short prefix": 16 tokens is
+    calray's choice, and it samples as many prefixes as the set needs, not a fixed 5k."""
 
     method: Literal["sgs"] = "sgs"
     seed_source: str = "wikitext2"
