@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "calray.cli.ppl",
     "calray.cli.sources",
     "calray.cli.calib",
+    "calray.cli.selfcal",
     "calray.cli.metrics",
     "calray.cli.eval",
     "calray.cli.sweep",

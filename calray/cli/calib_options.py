@@ -29,14 +29,15 @@ def add_calibration_options(
 ) -> None:
     """Mixture options; ``file_option`` adds ``--calib FILE`` as an alternative to ``--mix``."""
     group = parser.add_argument_group("calibration data")
-    mix_help = "sources and weights, e.g. c4=0.5,gsm8k=0.5 (weights), c4=64,gsm8k=64 (sample counts) or 'toy:*'"
+    mix_help = ("sources and weights, e.g. c4=0.5,gsm8k=0.5 (weights), c4=64,gsm8k=64 (sample counts) or 'toy:*'; "
+                "a path names a file or a `calray selfcal` directory")
     if file_option:
         which = group.add_mutually_exclusive_group(required=True)
         which.add_argument("--mix", metavar="SPEC", help=mix_help)
         which.add_argument(
-            "--calib", metavar="FILE",
+            "--calib", metavar="PATH",
             help="one local file instead of a mixture: plain text (random windows) or records (.jsonl, .json, "
-            ".csv, .parquet with a 'text' field; packed)",
+            ".csv, .parquet with a 'text' field; packed); or a set written by `calray selfcal --out DIR`",
         )
     else:
         group.add_argument("--mix", required=mix_required, metavar="SPEC", help=mix_help)
@@ -70,10 +71,10 @@ def calibration_from_args(args: argparse.Namespace, tokenizer: Any, *, seqlen: i
 
     ``seqlen`` overrides ``--seqlen`` (e.g. once resolved against the model's context).
     """
-    from calray.data import build_calibration, file_source
+    from calray.data import build_calibration, path_source
 
     apply_sources_files(args)
-    mix = file_source(args.calib).name if getattr(args, "calib", None) else args.mix
+    mix = path_source(args.calib).name if getattr(args, "calib", None) else args.mix
     return build_calibration(
         tokenizer,
         mix,

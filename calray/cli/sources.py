@@ -45,7 +45,19 @@ def list_sources(args: argparse.Namespace) -> int:
     print(format_table(["name", "dimension", "where", "sampling", "fields", "origin"], rows))
     if any(get_source(n).warning for n in names):
         print("\n(!) has a warning: see `calray sources show NAME`")
+    if not args.patterns:
+        print("\nSelf-calibration: sets the model being pruned writes itself (calray selfcal --method M --out DIR; "
+              "then --calib DIR, --mix DIR=w or --sources-file DIR)")
+        print(format_table(["method", "paper", "what the model writes"], GENERATORS))
     return 0
+
+
+GENERATORS = [
+    ["selfcal", "Williams et al. 2025", "from BOS alone, scheduled temperature; generations packed to seqlen"],
+    ["sgs", "Ji et al. 2024", "continuations of seed-corpus prefixes; top 20% perplexity dropped; random windows"],
+    ["igsp", "the seed paper (calray's design)", "varied prompts/decodings; latent dimensions; greedy min seq-rep-4, "
+     "balanced perplexity"],
+]
 
 
 def show_source(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ from calray.data.sources import (
     source_names,
     unregister_source,
 )
-from calray.data.sources_file import file_source, load_sources_file, use_sources_file
+from calray.data.sources_file import file_source, load_sources_file, path_source, use_sources_file
 from calray.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 from calray.data.windows import source_windows
 
@@ -78,6 +78,7 @@ __all__ = [
     "load_tokenizer",
     "ngram_diversity",
     "parse_mixture",
+    "path_source",
     "window_mean_perplexity",
     "register_source",
     "repetition",

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from calray.data.sources import get_source, select_sources, stable_hash
+from calray.data.sources_file import looks_like_path, path_source
 from calray.errors import CalrayError
 
 _ENTRY = re.compile(r"^\s*([^=\s]+)\s*(?:=\s*(\S+)\s*)?$")
@@ -94,7 +95,9 @@ class Mixture:
 def parse_mixture(mixture: str | Mapping[str, float] | Mixture) -> Mixture:
     """A Mixture from ``"c4=0.5,gsm8k=0.5"``, ``"c4=64,gsm8k=64"``, ``"toy:*"`` or a dict.
 
-    Every name must be a registered source (CalrayError with "did you mean" otherwise).
+    Every name must be a registered source (CalrayError with "did you mean" otherwise), or a
+    path: a file, or a directory holding a ``sources.yaml`` of one source (a generated set,
+    ``calray selfcal``), registered on the way (``path_source``).
     """
     if isinstance(mixture, Mixture):
         return mixture
@@ -105,7 +108,12 @@ def parse_mixture(mixture: str | Mapping[str, float] | Mixture) -> Mixture:
         raw, integer = _parse_text(mixture)
     weights: dict[str, float] = {}
     for key, value in raw.items():
-        names = select_sources(key) if any(ch in key for ch in "*?[") else [get_source(key).name]
+        if looks_like_path(key):
+            names = [path_source(key).name]
+        elif any(ch in key for ch in "*?["):
+            names = select_sources(key)
+        else:
+            names = [get_source(key).name]
         for name in names:
             if name in weights:
                 raise CalrayError(f"source {name!r} appears twice in mixture {mixture!r}; name each source once")

@@ -48,6 +48,14 @@ Loader = Union[Sequence[Union[Record, str]], Callable[[], Iterable[Union[Record,
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:+-]*$")
 
 
+def check_source_name(name: str) -> None:
+    """A CalrayError unless ``name`` can name a source (lower-case letters, digits and _ . : + -)."""
+    if not _NAME.match(name):
+        raise CalrayError(
+            f"source name {name!r} is not allowed: use lower-case letters, digits and _ . : + - (e.g. 'toy:stories')"
+        )
+
+
 @dataclass(frozen=True)
 class HubOrigin:
     """A dataset on the Hugging Face hub, loaded with ``datasets.load_dataset``.
@@ -128,11 +136,7 @@ class Source:
     warning: str = ""
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise CalrayError(
-                f"source name {self.name!r} is not allowed: use lower-case letters, digits and _ . : + - "
-                "(e.g. 'toy:stories')"
-            )
+        check_source_name(self.name)
         if self.dimension not in DIMENSIONS:
             raise CalrayError(f"source {self.name!r}: dimension {self.dimension!r} is not one of {DIMENSIONS}")
         if self.sampling not in SAMPLING_METHODS:

@@ -129,9 +129,17 @@ def _apply(name: str, entry: SourceEntry, base: Path, current: Source | None) ->
     return dataclasses.replace(current, **changes)
 
 
+SOURCES_FILE = "sources.yaml"  # what a directory given as a sources file holds (a generated set's, calray.selfcal)
+
+
 def load_sources_file(path: str | os.PathLike[str]) -> list[Source]:
-    """Parse and validate a sources file into Sources (registered ones overridden), unregistered."""
+    """Parse and validate a sources file into Sources (registered ones overridden), unregistered.
+
+    A directory stands for its ``sources.yaml``.
+    """
     path = Path(path)
+    if path.is_dir():
+        path = path / SOURCES_FILE
     data = read_yaml_mapping(path, "sources file")
     parsed = validate(SourcesFile, data, f"sources file {str(path)!r}")
     base = path.resolve().parent
@@ -147,6 +155,32 @@ def use_sources_file(path: str | os.PathLike[str]) -> list[str]:
     for source in sources:
         register_source(source, replace=True)
     return [s.name for s in sources]
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether a mixture entry names a file or directory rather than a registered source."""
+    return os.sep in name or name.startswith(("~", ".")) or (os.altsep is not None and os.altsep in name)
+
+
+def path_source(path: str | os.PathLike[str]) -> Source:
+    """The source a path stands for: a directory with a ``sources.yaml`` of one source (a
+    generated set's, ``calray selfcal --out DIR``), registered under its own name; or one file
+    (``file_source``). What ``--calib PATH`` and a path in ``--mix`` use."""
+    place = Path(os.path.expanduser(path))
+    if not place.is_dir():
+        return file_source(place)
+    if not (place / SOURCES_FILE).is_file():
+        raise CalrayError(
+            f"directory {str(place)!r} has no {SOURCES_FILE}; give a calibration file, or a directory written by "
+            "`calray selfcal --out DIR`"
+        )
+    names = use_sources_file(place)
+    if len(names) != 1:
+        raise CalrayError(
+            f"{str(place / SOURCES_FILE)!r} defines {len(names)} sources ({', '.join(names)}); a directory used as one "
+            "calibration source must define exactly one (or pass it with --sources-file and name the sources in --mix)"
+        )
+    return _SOURCES.get(names[0])
 
 
 def file_source(path: str | os.PathLike[str]) -> Source:
