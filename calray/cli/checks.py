@@ -10,7 +10,8 @@ from pathlib import Path
 from calray.errors import CalrayError
 
 # The options naming a model whose weights the command loads (``calib`` reads only a tokenizer).
-WEIGHT_OPTIONS = {"prune": ("model",), "ppl": ("model",), "eval": ("model", "dense"), "metrics": ("model",)}
+WEIGHT_OPTIONS = {"prune": ("model",), "ppl": ("model",), "eval": ("model", "dense"), "metrics": ("model",),
+                  "selfcal": ("model",)}
 # Commands that load through the pruning adapters: an unsupported architecture is said first.
 ADAPTED = {"prune", "ppl"}
 

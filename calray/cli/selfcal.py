@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from calray.cli.choices import add_device_option
 from calray.format import fixed
 
 _METHODS = ("selfcal", "sgs", "igsp")
@@ -39,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="generate afresh and leave the cache alone")
     p.add_argument("--sources-file", action="append", default=[], metavar="FILE",
                    help="YAML sources file (e.g. pointing the SGS seed corpus at local files)")
-    p.add_argument("--device", default="cpu", help="where the model generates: cpu or cuda[:i] (default cpu)")
-    p.add_argument("--dtype", default="auto", help="model dtype, e.g. bfloat16 (default: the checkpoint's)")
+    add_device_option(p, where="where the model generates")
+    p.add_argument("--dtype", help="model dtype, e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=run)
 
@@ -49,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from calray.cli.calib_options import apply_sources_files
-    from calray.cli.prune import check_device
     from calray.config import read_yaml_mapping, set_option
     from calray.errors import CalrayError
     from calray.models import resolve_model
@@ -67,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     for assignment in args.overrides:
         set_option(data, assignment)
     config = generator_config(data)
-    check_device(args.device)
     apply_sources_files(args)
     hf_logging.disable_progress_bar()
     from transformers import AutoConfig
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     seqlen = resolve_seqlen(args.seqlen, AutoConfig.from_pretrained(resolve_model(args.model)))
     made = generate_set(args.model, config, nsamples=args.nsamples, seqlen=seqlen, seed=args.seed, out=args.out,
                         name=args.name, cache_dir=args.cache_dir, use_cache=not args.no_cache, device=args.device,
-                        dtype=args.dtype)
+                        dtype=args.dtype or "auto")
     meta = made.meta
     print(f"{args.method}: {meta['documents']} documents for {args.nsamples} x {seqlen} tokens -> {made.dir} "
           f"(source {made.name})")
