@@ -98,6 +98,7 @@ class Report:
             out.append(f"... and {len(found) - limit} more correlations at p < {alpha:g} (table 2).")
         if caution:
             out[-1] = out[-1][:-1] + caution + "."
+        out.append(_bh_finding(table, found, alpha=alpha))
         return out
 
     def _best_source_finding(self) -> str:
@@ -225,10 +226,27 @@ def build_report(tracking_uri: str | None, experiment: str, *, scan: str | None 
     )
 
 
+def _bh_finding(table: SpearmanTable, found: Sequence[Correlation], *, alpha: float) -> str:
+    """Which of the correlations at p < alpha survive the Benjamini-Hochberg correction, in words."""
+    tests = sum(c.tested for c in table.correlations)
+    kept = [c for c in found if c.survives(alpha)]
+    lost = [c for c in found if not c.survives(alpha)]
+
+    def names(cs: Sequence[Correlation]) -> str:
+        return ", ".join(f"{c.metric} vs {c.dimension} (q = {fmt_p(c.q)})" for c in cs)
+
+    head = f"After the Benjamini-Hochberg correction over the {tests} tests of table 2, "
+    if not kept:
+        return head + f"none of these survives at q < {alpha:g}: " + names(lost) + "; they may be chance findings."
+    text = head + f"{len(kept)} survive{'s' if len(kept) == 1 else ''} at q < {alpha:g}: " + names(kept)
+    return text + ("; " + names(lost) + " do" + ("es" if len(lost) == 1 else "") + " not." if lost else ".")
+
+
 def _sentence(c: Correlation, unit: str, *, capital: bool = False) -> str:
     direction = "positively" if c.rho > 0 else "negatively"
     what = "calibration " + c.metric.replace("_", " ")
-    text = (f"{what} correlates {direction} with {c.dimension} retention (Spearman rho = {c.rho:+.2f}, "
+    interval = f" [{c.low:+.2f}, {c.high:+.2f}]" if math.isfinite(c.low) else ""
+    text = (f"{what} correlates {direction} with {c.dimension} retention (Spearman rho = {c.rho:+.2f}{interval}, "
             f"p = {fmt_p(c.p)}, n = {c.n} {unit}" + (f", BH q = {fmt_p(c.q)}" if math.isfinite(c.q) else "") + ")")
     return text[0].upper() + text[1:] if capital else text
 
