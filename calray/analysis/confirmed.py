@@ -115,6 +115,15 @@ def read_headlines(tracker: Tracker, sweep: SweepInfo, *, resamples: int = 1000,
     return Headlines(sweep, rows, verdicts, dims, dict(boot.items), failed, boot)
 
 
+def headline_rows(headlines: Headlines) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the confirmed table: role, mixture, each dimension and total with its
+    interval, seeds."""
+    header = ["", "mixture", *headlines.dimensions, "total", "seeds"]
+    rows = [[r.role, r.label, *(r.retention[d].text() if d in r.retention else "n/a" for d in headlines.dimensions),
+             r.retention[TOTAL].text(), str(r.seeds)] for r in headlines.rows]
+    return header, rows
+
+
 def _run_items(tracker: Tracker, run_id: str) -> RunItems:
     def artifact(name: str) -> dict:
         return json.loads(Path(tracker.client.download_artifacts(run_id, name)).read_text())

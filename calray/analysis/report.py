@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from calray.analysis.confirmed import Headlines, headline_rows, read_headlines
 from calray.analysis.load import (
     SweepInfo,
     Trials,
@@ -58,13 +59,14 @@ class Report:
     comparison: list[ComparisonRow]
     front: list[MixtureStats]
     default: str | None
+    confirmed: Headlines | None = None  # the headlines as the mixture sweep confirmed them
 
     # --- findings ---------------------------------------------------------------------------------
     def findings(self, *, alpha: float = ALPHA, limit: int = 8) -> list[str]:
         """Short sentences, each backed by a table of the report."""
         out = self._correlation_findings(alpha=alpha, limit=limit)
         out.append(self._best_source_finding())
-        comparison = self._comparison_finding()
+        comparison = self._confirmed_finding() if self.confirmed is not None else self._comparison_finding()
         if comparison:
             out.append(comparison)
         if self.front:
@@ -116,6 +118,11 @@ class Report:
         known = [b for b in best if b.own is not None]
         tail = f"; {len(own)} of {len(known)} dimensions are best preserved by one of their own sources" if known else ""
         return f"{head}: " + ", ".join(parts) + tail + "."
+
+    def _confirmed_finding(self) -> str:
+        assert self.confirmed is not None
+        totals = ", ".join(f"{r.role} ({r.label}) {r.retention['total'].text()}" for r in self.confirmed.rows)
+        return f"Confirmed total retention: {totals}. {self.confirmed.sentence()}"
 
     def _comparison_finding(self) -> str | None:
         rows = {r.what: r.mixture for r in self.comparison}
@@ -171,12 +178,20 @@ class Report:
             *extra.get("correlations", []),
         )
         default = f" vs the default source {self.default}" if self.default else ""
-        mixtures = _section(
-            "3. Mixtures vs single sources",
-            f"Best mixture found (highest total) vs the uniform mix of the swept sources vs the best single source{default}.",
-            markdown_table(*comparison_rows(self.comparison, self.dimensions)),
-            *extra.get("mixtures", []),
-        )
+        search = markdown_table(*comparison_rows(self.comparison, self.dimensions))
+        if self.confirmed is not None:
+            blocks = [
+                ("The headlines as confirmed in sequential mode (the paper's setting) on every item: retention, mean over "
+                 "calibration seeds [95% paired bootstrap interval over items and seeds]."),
+                markdown_table(*headline_rows(self.confirmed)), self.confirmed.sentence(),
+                ("The search's own trials (as searched, not confirmed): best mixture vs uniform mix vs best single "
+                 f"source{default}."),
+                search,
+            ]
+        else:
+            blocks = [f"Best mixture found (highest total) vs the uniform mix of the swept sources vs the best single source"
+                      f"{default} (search trials; not confirmed).", search]
+        mixtures = _section("3. Mixtures vs single sources", *blocks, *extra.get("mixtures", []))
         front = _section(
             "4. Pareto front over dimensions",
             "Mixtures (and single sources) that no other analysed mixture beats on every dimension.",
@@ -212,6 +227,8 @@ def build_report(tracking_uri: str | None, experiment: str, *, scan: str | None 
     else:
         chosen_sweeps = [s for s in select_sweeps(recorded, sweep, where=where) if s not in chosen_scans]
     all_rows = read_trials(tracker, [*chosen_scans, *chosen_sweeps])
+    confirmed = next((h for s in sorted(chosen_sweeps, key=lambda s: -s.start_time)
+                      if (h := read_headlines(tracker, s)) is not None), None)
     setting = all_rows.setting() if all_rows.rows else {}
     trials = all_rows.prefer_scans()
     scan_rows = trials.scan_rows()
@@ -222,7 +239,7 @@ def build_report(tracking_uri: str | None, experiment: str, *, scan: str | None 
         spearman=spearman_table(scan_rows, dimensions=dims),
         spearman_all=spearman_table(trials.rows, dimensions=dims, scope="all trials") if trials.mixtures() else None,
         comparison=comparison_table(trials.rows, dimensions=dims, default=default),
-        front=pareto_mixtures(trials.rows, dimensions=dims), default=default,
+        front=pareto_mixtures(trials.rows, dimensions=dims), default=default, confirmed=confirmed,
     )
 
 

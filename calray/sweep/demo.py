@@ -5,10 +5,13 @@
 3. the single-source scan: every toy source alone (an MLflow sweep, one run per source);
 4. a small Optuna sweep over mixtures of the best source of each dimension and the
    general-text default (the toy's C4), told the scan's results so it never re-runs them;
-5. the comparison the paper makes: best mixture vs best single source vs the default.
+5. the confirmation (``calray.sweep.confirm``): the sweep's top mixtures, the uniform mix, the
+   best single source and the default pruned again in sequential mode (the paper's setting)
+   with several calibration seeds on every item; the comparison the paper makes (best mixture
+   vs uniform mix vs best single source vs the default) comes from these runs only.
 
 Independent mode (per-source Hessians of the dense model, computed once, mixed per trial) and
-item limits on the evaluation keep it within minutes; ``DemoSettings`` holds every knob.
+item limits keep the search within minutes; ``DemoSettings`` holds every knob.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from pydantic import Field
 
 from calray.config import StrictModel
 from calray.sweep.config import SweepConfig, load_sweep_config
-from calray.sweep.results import SweepResult, TrialRecord
+from calray.sweep.results import SweepResult
+from calray.sweep.tracking import BEST_MIXTURE, BEST_SINGLE, UNIFORM
 
 log = logging.getLogger("calray.demo")
 
@@ -45,6 +49,8 @@ class DemoSettings(StrictModel):
     nsamples: int = Field(default=32, ge=1)
     seqlen: int | None = 256
     sweep_trials: int = Field(default=10, ge=1)
+    confirm_top_k: int = Field(default=3, ge=1)  # confirmation: never off in the demo
+    confirm_seeds: int = Field(default=3, ge=1)
     pipelines: int = Field(default=2, ge=1)
     cpus_per_shard: float = 0.95  # two shards and the trials' slivers fit in two CPUs
     eval_batch_size: int = 16
@@ -59,13 +65,13 @@ class DemoReport:
     default_source: str
     seconds: float
 
-    def rows(self) -> list[tuple[str, TrialRecord | None]]:
-        """(what, trial) for the paper's comparison: the best mixture found, the uniform mix of
-        the swept sources, the best single source, and the general-text default."""
-        by_label = {t.label: t for t in self.scan.finished()}
-        uniform = [t for t in self.sweep.finished() if len({round(w, 6) for w in t.weights.values()}) == 1]
-        return [("best mixture (sweep)", self.sweep.best()), ("uniform mix", uniform[0] if uniform else None),
-                ("best single source", self.scan.best()), (f"default ({self.default_source})", by_label.get(self.default_source))]
+    def rows(self) -> list[tuple[str, str | None]]:
+        """(role, confirmed mixture) for the paper's comparison: the best mixture found, the
+        uniform mix of the swept sources, the best single source, and the general-text default;
+        None where no confirmation run of that role finished."""
+        roles = [BEST_MIXTURE, UNIFORM, BEST_SINGLE, f"default ({self.default_source})"]
+        confirmed = {role: c.label for c in self.sweep.confirmations if c.ok for role in c.roles}
+        return [(role, confirmed.get(role)) for role in roles]
 
 
 def sweep_config(settings: DemoSettings, *, name: str, sources: list[str], tracking_uri: str, experiment: str,
@@ -78,6 +84,7 @@ def sweep_config(settings: DemoSettings, *, name: str, sources: list[str], track
         "space": {"sources": sources},
         "search": {"seed": settings.seed, **search},
         "prune": {"method": settings.method, "sparsity": settings.sparsity, "mode": "independent"},
+        "confirm": {"top_k": settings.confirm_top_k, "seeds": settings.confirm_seeds},
         "calibration": {"nsamples": settings.nsamples, "seqlen": settings.seqlen, "seed": settings.seed},
         "evaluation": {"capability_map": settings.capability_map, "limit": settings.limit,
                        "max_new_tokens": settings.max_new_tokens},
@@ -130,12 +137,16 @@ def run_demo(settings: DemoSettings, *, tracking_uri: str, experiment: str = "ca
                      settings.method, settings.sparsity)
             scan = run_sweep(probe, pool=pool, plan=scan_plan)
             mixed = sweep_sources(scan, settings.default_source)
-            log.info("step 4/4: an Optuna sweep of %d trials over mixtures of %s", settings.sweep_trials, ", ".join(mixed))
+            log.info("step 4/4: an Optuna sweep of %d trials over mixtures of %s, then its confirmation", settings.sweep_trials,
+                     ", ".join(mixed))
             known = [({t.label: 1.0}, t.metrics["objective"]) for t in scan.finished() if t.label in mixed]
+            best = scan.best()
+            references = {f"default ({settings.default_source})": {settings.default_source: 1.0},
+                          **({BEST_SINGLE: best.weights} if best is not None else {})}
             sweep = run_sweep(
                 sweep_config(settings, name="demo-sweep", sources=mixed, tracking_uri=tracking_uri, experiment=experiment,
                              storage=storage, algorithm="optuna", num_samples=settings.sweep_trials),
-                pool=pool, known=known,
+                pool=pool, known=known, references=references,
             )
         finally:
             pool.shutdown()
