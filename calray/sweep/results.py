@@ -109,6 +109,8 @@ class SweepResult:
             "best": None if best is None else {"run_id": best.run_id, "weights": best.weights, "metrics": _pick(best.metrics)},
             "pareto_front": [{"run_id": t.run_id, "weights": t.weights, "metrics": _pick(t.metrics)} for t in self.front()],
             "mixtures": self.by_mixture(),
+            "confirmations": [{"roles": c.roles, "mixture": c.label, "seed": c.seed, "run_id": c.run_id, "ok": c.ok,
+                               "metrics": _pick(c.metrics)} for c in self.confirmations],
         }
 
 

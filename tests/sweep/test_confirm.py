@@ -48,6 +48,7 @@ def test_confirmation_runs_are_recorded_as_children_of_the_sweep(confirmed):
     # top 2 + the uniform mix + the sweep's best single source (tiny:words, its only one) + the reference
     expected = {*top2, "tiny:letters=0.33,tiny:numbers=0.33,tiny:words=0.33", "tiny:words", "tiny:letters"}
     assert set(by_mixture) == expected and len(runs) == 2 * len(expected) == len(result.confirmations)
+    assert sorted(c["run_id"] for c in result.summary()["confirmations"]) == sorted(r.info.run_id for r in runs)
     for label, group in by_mixture.items():
         assert sorted(r.data.tags[SEED] for r in group) == ["0", "1"]
         for r in group:
