@@ -18,6 +18,7 @@ from pathlib import Path
 
 from calray.analysis.bootstrap import TOTAL, Bootstrap, Interval, RunItems, bootstrap_retention
 from calray.analysis.load import SweepInfo
+from calray.analysis.tables import ComparisonRow, MixtureStats, Stat
 from calray.sweep.tracking import (
     BEST_MIXTURE,
     BEST_SINGLE,
@@ -41,6 +42,13 @@ class Headline:
     label: str
     seeds: int
     retention: dict[str, Interval]  # dimensions and "total"
+    weights: dict[str, float]
+
+    def comparison_row(self) -> ComparisonRow:
+        """This row as the comparison figure draws it: seed means with the bootstrap intervals."""
+        stats = {k: Stat(i.estimate, math.nan, self.seeds, interval=(i.low, i.high)) for k, i in self.retention.items()}
+        sources = tuple(s for s, w in self.weights.items() if w > 0)
+        return ComparisonRow(self.role, MixtureStats(self.label, sources, self.weights, stats, self.seeds))
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ def read_headlines(tracker: Tracker, sweep: SweepInfo, *, resamples: int = 1000,
     """The confirmed headline table of ``sweep`` (None when it recorded no finished confirmation)."""
     groups: dict[str, list[RunItems]] = defaultdict(list)
     roles: dict[str, list[str]] = {}
+    weights: dict[str, dict[str, float]] = {}
     seeds: dict[str, set[str]] = defaultdict(set)
     failed = 0
     for run in tracker.find({PARENT: sweep.run_id, KIND: CONFIRMATION}):
@@ -100,12 +109,13 @@ def read_headlines(tracker: Tracker, sweep: SweepInfo, *, resamples: int = 1000,
             continue
         label = run.data.tags.get("calray.mixture", run.info.run_id)
         roles[label] = run.data.tags.get(HEADLINE, "").split("; ")
+        weights[label] = {k[len("weight/"):]: float(v) for k, v in run.data.params.items() if k.startswith("weight/")}
         seeds[label].add(run.data.tags.get(SEED, "?"))
         groups[label].append(_run_items(tracker, run.info.run_id))
     if not groups:
         return None
     boot = bootstrap_retention(groups, resamples=resamples, seed=seed)
-    rows = [Headline(role, label, len(seeds[label]), {k: boot.interval(label, k) for k in boot.keys})
+    rows = [Headline(role, label, len(seeds[label]), {k: boot.interval(label, k) for k in boot.keys}, weights[label])
             for label, rs in roles.items() for role in rs]
     rows.sort(key=lambda r: (ROLE_ORDER.index(r.role) if r.role in ROLE_ORDER else len(ROLE_ORDER), r.role))
     labels = {r.role: r.label for r in rows}

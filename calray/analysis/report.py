@@ -61,6 +61,11 @@ class Report:
     default: str | None
     confirmed: Headlines | None = None  # the headlines as the mixture sweep confirmed them
 
+    def headline_comparison(self) -> list[ComparisonRow]:
+        """The comparison the figures draw: the confirmed rows (with their bootstrap intervals)
+        when the sweep was confirmed, else the search's own comparison."""
+        return [r.comparison_row() for r in self.confirmed.rows] if self.confirmed is not None else self.comparison
+
     # --- findings ---------------------------------------------------------------------------------
     def findings(self, *, alpha: float = ALPHA, limit: int = 8) -> list[str]:
         """Short sentences, each backed by a table of the report."""

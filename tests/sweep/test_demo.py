@@ -67,6 +67,7 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     line = next((x for x in out.splitlines() if x.startswith("The report, with")), out[-500:])
     assert line.startswith(f"The report, with {len(figures)} figures: {written} (again"), line
     demo_text = written.read_text()
+    assert "error bars: the analysis' 95% intervals" in demo_text  # the comparison figure draws the confirmed rows
     assert demo_text.count("](report_figures/") == 2 * len(figures)  # the PNG embedded, the SVG linked
     for figure in figures:
         assert f"](report_figures/{figure}.png)" in demo_text, figure
