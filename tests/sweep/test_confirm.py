@@ -49,7 +49,7 @@ def test_confirmation_runs_are_recorded_as_children_of_the_sweep(confirmed):
     expected = {*top2, "tiny:letters=0.33,tiny:numbers=0.33,tiny:words=0.33", "tiny:words", "tiny:letters"}
     assert set(by_mixture) == expected and len(runs) == 2 * len(expected) == len(result.confirmations)
     assert sorted(c["run_id"] for c in result.summary()["confirmations"]) == sorted(r.info.run_id for r in runs)
-    for label, group in by_mixture.items():
+    for group in by_mixture.values():
         assert sorted(r.data.tags[SEED] for r in group) == ["0", "1"]
         for r in group:
             assert r.info.status == "FINISHED" and r.data.tags[ROLE] == CONFIRMATION
