@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,8 @@ class Verdict:
         else:
             how = "does not differ significantly from"
         sig = " significantly" if how == "beats" else ""
-        return f"the best mixture {how} the {self.other}{sig} ({d.text()} points, {d.confidence:.0%} interval)"
+        return (f"the best mixture {how} the {self.other}{sig} ({d.estimate:+.1f} [{d.low:+.1f}, {d.high:+.1f}] points, "
+                f"{d.confidence:.0%} interval)")
 
 
 @dataclass
@@ -98,6 +100,7 @@ class Headlines:
 
 def read_headlines(tracker: Tracker, sweep: SweepInfo, *, resamples: int = 1000, seed: int = 0) -> Headlines | None:
     """The confirmed headline table of ``sweep`` (None when it recorded no finished confirmation)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # two small files per run: no bars on stderr
     groups: dict[str, list[RunItems]] = defaultdict(list)
     roles: dict[str, list[str]] = {}
     weights: dict[str, dict[str, float]] = {}

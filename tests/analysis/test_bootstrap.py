@@ -77,3 +77,14 @@ def test_perplexity_retention_and_shared_items() -> None:
     fewer = RunItems([row], {"ppl": {"nll": nll_pruned[:2], **{k: v[:2] for k, v in parts.items()}}}, run.dense)
     with pytest.raises(CalrayError, match="same items"):
         bootstrap_retention({"m": [run], "n": [fewer]})
+
+
+def test_verdicts_say_whether_the_interval_of_the_difference_excludes_zero() -> None:
+    from calray.analysis.bootstrap import Interval
+    from calray.analysis.confirmed import Verdict
+
+    assert Verdict("uniform mix", Interval(2.0, 0.5, 3.5)).text() == (
+        "the best mixture beats the uniform mix significantly (+2.0 [+0.5, +3.5] points, 95% interval)")
+    assert "does not differ significantly from the best single source (-0.5 [-1.3, +0.4]" in Verdict(
+        "best single source", Interval(-0.5, -1.3, 0.4)).text()
+    assert "is significantly worse than" in Verdict("uniform mix", Interval(-2.0, -3.0, -1.0)).text()
