@@ -75,7 +75,7 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
     print("\nRetention per dimension when pruning on each source alone (pruned / dense x 100):")
     print(format_table(header, rows))
     print_spearman(report.scan, uri=uri, experiment=experiment)
-    print_confirmed(report, uri=uri, experiment=experiment)
+    print_confirmed(report.sweep.sweep_id, uri=uri, experiment=experiment, roles=[role for role, _ in report.rows()])
     confirmations = len(report.sweep.confirmations)
     print(f"\n{len(report.scan.trials) + len(report.sweep.trials)} trials and {confirmations} confirmation runs in "
           f"{report.seconds / 60:.1f} minutes, "
@@ -84,24 +84,23 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
     print("  calray runs --experiment " + experiment + "               # the latest sweep's trials as a table")
 
 
-def print_confirmed(report: Any, *, uri: str, experiment: str) -> None:
-    """The closing table: the demo's headline rows as confirmed (read back from MLflow by
-    calray.analysis, as ``calray report`` does), with 95% intervals and the verdicts."""
+def print_confirmed(sweep_id: str, *, uri: str, experiment: str, roles: list[str] | None = None) -> None:
+    """The closing table: a sweep's headline rows (``roles``; default all) as confirmed, read back
+    from MLflow by calray.analysis as ``calray report`` does, with 95% intervals and the verdicts."""
     from calray.analysis import list_sweeps, open_experiment
     from calray.analysis.confirmed import headline_rows, read_headlines
 
     tracker = open_experiment(uri, experiment)
-    sweep = next(s for s in list_sweeps(tracker) if s.sweep_id == report.sweep.sweep_id)
+    sweep = next(s for s in list_sweeps(tracker) if s.sweep_id == sweep_id)
     headlines = read_headlines(tracker, sweep)
-    print("\nBest mixture vs uniform mix vs best single source vs the general-text default, confirmed in sequential mode "
-          "(retention, mean over calibration seeds [95% interval]):")
+    print("\nThe headlines confirmed in sequential mode (retention, mean over calibration seeds [95% interval]):")
     if headlines is None:
         print("  no confirmation run finished: nothing to report (see the log)")
         return
     header, rows = headline_rows(headlines)
     by_role = {row[0]: row for row in rows}
     missing = ["-", *("n/a" for _ in header[2:-1]), "0"]
-    print(format_table(header, [by_role.get(role, [role, *missing]) for role, _ in report.rows()]))
+    print(format_table(header, [by_role.get(role, [role, *missing]) for role in roles or by_role]))
     print(headlines.sentence())
     if headlines.failed:
         print(f"  note: {headlines.failed} confirmation runs failed and are not in the table")

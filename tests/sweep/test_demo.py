@@ -28,7 +28,7 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     assert "Dense model, per task:" in out and "tiny_mc" in out
     table = out.split("each source alone")[1]
     assert all(source in table for source in ("tiny:words", "tiny:numbers", "tiny:letters"))
-    closing = out.split("confirmed in sequential mode (retention, mean over calibration seeds [95% interval]):")[1]
+    closing = out.split("The headlines confirmed in sequential mode (retention, mean over calibration seeds [95% interval]):")[1]
     for row in ("best mixture", "uniform mix", "best single source", "default (tiny:words)"):
         line = next(x for x in closing.splitlines() if x.startswith(row))
         assert line.count("[") == line.count("]") >= 2 and line.split()[-1] == "2", line  # intervals, 2 seeds
