@@ -58,9 +58,12 @@ class Verdict:
 
     other: str
     difference: Interval
+    same: bool = False  # the best mixture is that row's mixture
 
     def text(self) -> str:
         d = self.difference
+        if self.same:
+            return f"the best mixture is the {self.other}"
         if not math.isfinite(d.estimate):
             return f"the best mixture and the {self.other} cannot be compared (no interval)"
         if d.low > 0:
@@ -122,7 +125,8 @@ def read_headlines(tracker: Tracker, sweep: SweepInfo, *, resamples: int = 1000,
             for label, rs in roles.items() for role in rs]
     rows.sort(key=lambda r: (ROLE_ORDER.index(r.role) if r.role in ROLE_ORDER else len(ROLE_ORDER), r.role))
     labels = {r.role: r.label for r in rows}
-    verdicts = [Verdict(other, boot.difference(labels[BEST_MIXTURE], labels[other], TOTAL))
+    verdicts = [Verdict(other, boot.difference(labels[BEST_MIXTURE], labels[other], TOTAL),
+                        labels[BEST_MIXTURE] == labels[other])
                 for other in (UNIFORM, BEST_SINGLE) if BEST_MIXTURE in labels and other in labels]
     dims = [k for k in boot.keys if k != TOTAL]
     return Headlines(sweep, rows, verdicts, dims, dict(boot.items), failed, boot)

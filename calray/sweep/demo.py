@@ -42,13 +42,13 @@ class DemoSettings(StrictModel):
     sources: list[str] = ["toy:*"]
     default_source: str = "toy:web"
     capability_map: str | dict[str, Any] = "toy"
-    limit: int | None = Field(default=60, ge=1)
+    limit: int | None = Field(default=50, ge=1)  # the search's items; the confirmation scores every item
     max_new_tokens: int | None = Field(default=None, ge=1)  # None: each task's own (code needs 128)
     method: str = "sparsegpt"
-    sparsity: float = 0.6  # the study's target: at 0.5 the toy sources differ less than 60 items can tell
+    sparsity: float = 0.6  # the study's target: at 0.5 the toy sources differ less than the search's items can tell
     nsamples: int = Field(default=32, ge=1)
     seqlen: int | None = 256
-    sweep_trials: int = Field(default=10, ge=1)
+    sweep_trials: int = Field(default=6, ge=1)  # 6 and 50 items: the demo with its confirmation stays < 10 min
     confirm_top_k: int = Field(default=3, ge=1)  # confirmation: never off in the demo
     confirm_seeds: int = Field(default=3, ge=1)
     pipelines: int = Field(default=2, ge=1)

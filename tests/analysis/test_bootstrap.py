@@ -88,3 +88,4 @@ def test_verdicts_say_whether_the_interval_of_the_difference_excludes_zero() -> 
     assert "does not differ significantly from the best single source (-0.5 [-1.3, +0.4]" in Verdict(
         "best single source", Interval(-0.5, -1.3, 0.4)).text()
     assert "is significantly worse than" in Verdict("uniform mix", Interval(-2.0, -3.0, -1.0)).text()
+    assert Verdict("uniform mix", Interval(0.0, 0.0, 0.0), same=True).text() == "the best mixture is the uniform mix"
