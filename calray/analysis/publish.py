@@ -55,7 +55,7 @@ def report_figures(report: Report, *, dense: Mapping[str, Mapping[str, float]] |
                    pareto: Sequence[str] | None = None) -> list[FigureData]:
     """The report's figures, in its order (the Pareto figure needs two dimensions)."""
     out = [retention_figure(report.single, dense=dense), spearman_figure(report.spearman),
-           comparison_figure(report.comparison, report.single, dimensions=report.dimensions)]
+           comparison_figure(report.headline_comparison(), report.single, dimensions=report.dimensions)]
     if len(report.dimensions) >= 2 or pareto is not None:
         out.append(pareto_figure(report.trials.rows, dimensions=report.dimensions, tags=report.trials.source_dimensions,
                                  axes=pareto))

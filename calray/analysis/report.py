@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from calray.analysis.confirmed import Headlines, headline_rows, read_headlines
 from calray.analysis.load import (
     SweepInfo,
     Trials,
@@ -58,13 +59,19 @@ class Report:
     comparison: list[ComparisonRow]
     front: list[MixtureStats]
     default: str | None
+    confirmed: Headlines | None = None  # the headlines as the mixture sweep confirmed them
+
+    def headline_comparison(self) -> list[ComparisonRow]:
+        """The comparison the figures draw: the confirmed rows (with their bootstrap intervals)
+        when the sweep was confirmed, else the search's own comparison."""
+        return [r.comparison_row() for r in self.confirmed.rows] if self.confirmed is not None else self.comparison
 
     # --- findings ---------------------------------------------------------------------------------
     def findings(self, *, alpha: float = ALPHA, limit: int = 8) -> list[str]:
         """Short sentences, each backed by a table of the report."""
         out = self._correlation_findings(alpha=alpha, limit=limit)
         out.append(self._best_source_finding())
-        comparison = self._comparison_finding()
+        comparison = self._confirmed_finding() if self.confirmed is not None else self._comparison_finding()
         if comparison:
             out.append(comparison)
         if self.front:
@@ -98,6 +105,7 @@ class Report:
             out.append(f"... and {len(found) - limit} more correlations at p < {alpha:g} (table 2).")
         if caution:
             out[-1] = out[-1][:-1] + caution + "."
+        out.append(_bh_finding(table, found, alpha=alpha))
         return out
 
     def _best_source_finding(self) -> str:
@@ -115,6 +123,11 @@ class Report:
         known = [b for b in best if b.own is not None]
         tail = f"; {len(own)} of {len(known)} dimensions are best preserved by one of their own sources" if known else ""
         return f"{head}: " + ", ".join(parts) + tail + "."
+
+    def _confirmed_finding(self) -> str:
+        assert self.confirmed is not None
+        totals = ", ".join(f"{r.role} ({r.label}) {r.retention['total'].text()}" for r in self.confirmed.rows)
+        return f"Confirmed total retention: {totals}. {self.confirmed.sentence()}"
 
     def _comparison_finding(self) -> str | None:
         rows = {r.what: r.mixture for r in self.comparison}
@@ -170,12 +183,20 @@ class Report:
             *extra.get("correlations", []),
         )
         default = f" vs the default source {self.default}" if self.default else ""
-        mixtures = _section(
-            "3. Mixtures vs single sources",
-            f"Best mixture found (highest total) vs the uniform mix of the swept sources vs the best single source{default}.",
-            markdown_table(*comparison_rows(self.comparison, self.dimensions)),
-            *extra.get("mixtures", []),
-        )
+        search = markdown_table(*comparison_rows(self.comparison, self.dimensions))
+        if self.confirmed is not None:
+            blocks = [
+                ("The headlines as confirmed in sequential mode (the paper's setting) on every item: retention, mean over "
+                 "calibration seeds [95% paired bootstrap interval over items and seeds]."),
+                markdown_table(*headline_rows(self.confirmed)), self.confirmed.sentence(),
+                ("The search's own trials (as searched, not confirmed): best mixture vs uniform mix vs best single "
+                 f"source{default}."),
+                search,
+            ]
+        else:
+            blocks = [f"Best mixture found (highest total) vs the uniform mix of the swept sources vs the best single source"
+                      f"{default} (search trials; not confirmed).", search]
+        mixtures = _section("3. Mixtures vs single sources", *blocks, *extra.get("mixtures", []))
         front = _section(
             "4. Pareto front over dimensions",
             "Mixtures (and single sources) that no other analysed mixture beats on every dimension.",
@@ -211,6 +232,8 @@ def build_report(tracking_uri: str | None, experiment: str, *, scan: str | None 
     else:
         chosen_sweeps = [s for s in select_sweeps(recorded, sweep, where=where) if s not in chosen_scans]
     all_rows = read_trials(tracker, [*chosen_scans, *chosen_sweeps])
+    confirmed = next((h for s in sorted(chosen_sweeps, key=lambda s: -s.start_time)
+                      if (h := read_headlines(tracker, s)) is not None), None)
     setting = all_rows.setting() if all_rows.rows else {}
     trials = all_rows.prefer_scans()
     scan_rows = trials.scan_rows()
@@ -221,14 +244,31 @@ def build_report(tracking_uri: str | None, experiment: str, *, scan: str | None 
         spearman=spearman_table(scan_rows, dimensions=dims),
         spearman_all=spearman_table(trials.rows, dimensions=dims, scope="all trials") if trials.mixtures() else None,
         comparison=comparison_table(trials.rows, dimensions=dims, default=default),
-        front=pareto_mixtures(trials.rows, dimensions=dims), default=default,
+        front=pareto_mixtures(trials.rows, dimensions=dims), default=default, confirmed=confirmed,
     )
+
+
+def _bh_finding(table: SpearmanTable, found: Sequence[Correlation], *, alpha: float) -> str:
+    """Which of the correlations at p < alpha survive the Benjamini-Hochberg correction, in words."""
+    tests = sum(c.tested for c in table.correlations)
+    kept = [c for c in found if c.survives(alpha)]
+    lost = [c for c in found if not c.survives(alpha)]
+
+    def names(cs: Sequence[Correlation]) -> str:
+        return ", ".join(f"{c.metric} vs {c.dimension} (q = {fmt_p(c.q)})" for c in cs)
+
+    head = f"After the Benjamini-Hochberg correction over the {tests} tests of table 2, "
+    if not kept:
+        return head + f"none of these survives at q < {alpha:g}: " + names(lost) + "; they may be chance findings."
+    text = head + f"{len(kept)} survive{'s' if len(kept) == 1 else ''} at q < {alpha:g}: " + names(kept)
+    return text + ("; " + names(lost) + " do" + ("es" if len(lost) == 1 else "") + " not." if lost else ".")
 
 
 def _sentence(c: Correlation, unit: str, *, capital: bool = False) -> str:
     direction = "positively" if c.rho > 0 else "negatively"
     what = "calibration " + c.metric.replace("_", " ")
-    text = (f"{what} correlates {direction} with {c.dimension} retention (Spearman rho = {c.rho:+.2f}, "
+    interval = f" [{c.low:+.2f}, {c.high:+.2f}]" if math.isfinite(c.low) else ""
+    text = (f"{what} correlates {direction} with {c.dimension} retention (Spearman rho = {c.rho:+.2f}{interval}, "
             f"p = {fmt_p(c.p)}, n = {c.n} {unit}" + (f", BH q = {fmt_p(c.q)}" if math.isfinite(c.q) else "") + ")")
     return text[0].upper() + text[1:] if capital else text
 

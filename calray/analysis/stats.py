@@ -14,7 +14,10 @@ that with ``scipy.stats.spearmanr``, and states everything it did not correlate:
 - p: ``spearmanr``'s (a t approximation) from ``EXACT_MAX + 1`` points on; below, the exact
   permutation p over all n! pairings (``scipy.stats.permutation_test``), because the
   approximation calls a perfect rank order of 3 sources p = 0 where the exact p is 1/3;
-- ``q``: Benjamini-Hochberg adjusted p over the table's tests (many metrics x dimensions).
+- ``q``: Benjamini-Hochberg adjusted p over the table's tests (many metrics x dimensions);
+  a correlation *survives* BH when q < alpha;
+- ``low``, ``high``: a 95% percentile bootstrap interval of rho over the points
+  (``scipy.stats.bootstrap``, pairs resampled; a resample with a constant side counts as rho 0).
 """
 
 from __future__ import annotations
@@ -44,10 +47,16 @@ class Correlation:
     exact: bool = False  # p from every permutation (small n), else spearmanr's approximation
     q: float = math.nan  # Benjamini-Hochberg adjusted p
     note: str = ""
+    low: float = math.nan  # bootstrap interval of rho over the points
+    high: float = math.nan
 
     @property
     def tested(self) -> bool:
         return math.isfinite(self.p)
+
+    def survives(self, alpha: float = 0.05) -> bool:
+        """Significant after the Benjamini-Hochberg correction over the table's tests."""
+        return math.isfinite(self.q) and self.q < alpha
 
 
 @dataclass
@@ -129,12 +138,16 @@ def correlate(x: Sequence[float], y: Sequence[float], *, metric: str, dimension:
     if np.ptp(ya) == 0:
         return untested(f"{dimension} retention is constant ({ya[0]:.4g}) over the {n} points")
     result = stats.spearmanr(xa, ya)
+    interval = stats.bootstrap((xa, ya), _paired_rank_correlation, paired=True, vectorized=True, n_resamples=999,
+                               method="percentile", random_state=0).confidence_interval
+    low, high = float(interval.low), float(interval.high)
     if n > EXACT_MAX:
-        return Correlation(metric, dimension, float(result.statistic), float(result.pvalue), n, missing)
+        return Correlation(metric, dimension, float(result.statistic), float(result.pvalue), n, missing, low=low, high=high)
     # Permute one side only: the n! pairings of x with a fixed y (permuting both counts each twice).
     exact = stats.permutation_test((xa,), lambda xs, axis=-1: _rank_correlation(xs, ya, axis=axis), vectorized=True,
                                    permutation_type="pairings", n_resamples=math.inf, alternative="two-sided")
-    return Correlation(metric, dimension, float(result.statistic), float(exact.pvalue), n, missing, exact=True)
+    return Correlation(metric, dimension, float(result.statistic), float(exact.pvalue), n, missing, exact=True, low=low,
+                       high=high)
 
 
 def _rank_correlation(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -144,6 +157,16 @@ def _rank_correlation(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarra
     rx = rx - rx.mean(axis=axis, keepdims=True)
     ry = ry - ry.mean()
     return (rx * ry).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum())
+
+
+def _paired_rank_correlation(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman's rho of each resampled pair of rows; 0 where a side is constant (no order)."""
+    rx, ry = stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    denominator = np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum(axis=axis))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (rx * ry).sum(axis=axis) / denominator, 0.0)
 
 
 def _strict_mean(values: Sequence[float]) -> float:

@@ -27,12 +27,14 @@ from calray.sweep.objective import pareto_front
 @dataclass(frozen=True)
 class Stat:
     """Mean and sample standard deviation (NaN for one seed) of ``n`` finite values;
-    ``missing`` seeds had no value."""
+    ``missing`` seeds had no value; ``interval``: a 95% interval the analysis computed (the
+    confirmed headlines' bootstrap), which figures draw instead of a t-interval over seeds."""
 
     mean: float
     std: float
     n: int
     missing: int = 0
+    interval: tuple[float, float] | None = None
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Stat:

@@ -3,7 +3,8 @@
 Dense evaluation, the single-source scan, a small Optuna sweep over mixtures, all recorded in
 MLflow (``mlflow.db`` in the working directory); prints the source x dimension retention
 table, the Spearman table of information metrics vs retention over the scan (calray.analysis),
-the best mixture vs the best single source vs the default, and how to open MLflow; writes the
+the best mixture vs the uniform mix vs the best single source vs the default as confirmed in
+sequential mode (seed means, 95% intervals, significance), and how to open MLflow; writes the
 paper-style report with its figures (``report.md`` and ``report_figures/``, as ``calray
 report`` does) in a few seconds.
 
@@ -17,7 +18,7 @@ import argparse
 from typing import Any
 
 from calray.cli.tracking_options import add_tracking_options
-from calray.format import fixed, format_table, significant
+from calray.format import format_table, significant
 
 
 def register(subparsers: Any) -> None:
@@ -67,7 +68,6 @@ def write_report(report: Any, path: str, *, uri: str, experiment: str) -> None:
 
 
 def print_report(report: Any, *, uri: str, experiment: str) -> None:
-    dims = report.scan.dimensions
     print("\nDense model, per task:")
     print(
         format_table(
@@ -78,15 +78,10 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
     print("\nRetention per dimension when pruning on each source alone (pruned / dense x 100):")
     print(format_table(header, rows))
     print_spearman(report.scan, uri=uri, experiment=experiment)
-    print("\nBest mixture vs best single source vs the general-text default:")
-    table = []
-    for what, trial in report.rows():
-        if trial is None:
-            table.append([what, "-", *("n/a" for _ in dims), "n/a"])
-            continue
-        table.append([what, trial.label, *(fixed(trial.retention(d)) for d in dims), fixed(trial.metrics.get("retention/total"))])
-    print(format_table(["", "mixture", *dims, "total"], table))
-    print(f"\n{len(report.scan.trials) + len(report.sweep.trials)} trials in {report.seconds / 60:.1f} minutes, "
+    print_confirmed(report.sweep.sweep_id, uri=uri, experiment=experiment, roles=[role for role, _ in report.rows()])
+    confirmations = len(report.sweep.confirmations)
+    print(f"\n{len(report.scan.trials) + len(report.sweep.trials)} trials and {confirmations} confirmation runs in "
+          f"{report.seconds / 60:.1f} minutes, "
           f"recorded in MLflow experiment {experiment!r}. To browse them:")
     print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1     # then open http://127.0.0.1:5000")
     from calray.sweep.tracking import DEFAULT_EXPERIMENT, tracking_uri
@@ -94,6 +89,28 @@ def print_report(report: Any, *, uri: str, experiment: str) -> None:
     where = ("" if uri == tracking_uri(None) else f" --tracking-uri {uri}") + (
         "" if experiment == DEFAULT_EXPERIMENT else f" --experiment {experiment}")
     print(f"  calray runs{where}               # the latest sweep's trials as a table")
+
+
+def print_confirmed(sweep_id: str, *, uri: str, experiment: str, roles: list[str] | None = None) -> None:
+    """The closing table: a sweep's headline rows (``roles``; default all) as confirmed, read back
+    from MLflow by calray.analysis as ``calray report`` does, with 95% intervals and the verdicts."""
+    from calray.analysis import list_sweeps, open_experiment
+    from calray.analysis.confirmed import headline_rows, read_headlines
+
+    tracker = open_experiment(uri, experiment)
+    sweep = next(s for s in list_sweeps(tracker) if s.sweep_id == sweep_id)
+    headlines = read_headlines(tracker, sweep)
+    print("\nThe headlines confirmed in sequential mode (retention, mean over calibration seeds [95% interval]):")
+    if headlines is None:
+        print("  no confirmation run finished: nothing to report (see the log)")
+        return
+    header, rows = headline_rows(headlines)
+    by_role = {row[0]: row for row in rows}
+    missing = ["-", *("n/a" for _ in header[2:-1]), "0"]
+    print(format_table(header, [by_role.get(role, [role, *missing]) for role in roles or by_role]))
+    print(headlines.sentence())
+    if headlines.failed:
+        print(f"  note: {headlines.failed} confirmation runs failed and are not in the table")
 
 
 def print_spearman(scan: Any, *, uri: str, experiment: str) -> None:

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     scores = evaluate_capabilities(load(model_dir), cmap, data=data)
     out: dict[str, Any] = {"model": args.model, "scores": scores.to_dict()}
-    header = ["dimension", "task", "metric", "n", "chance", "dense", "pruned", "retention"]
+    header = ["dimension", "task", "metric", "n", "chance", "dense", "pruned", "stderr", "retention"]
     rows = [header]
     if dense_dir:
         settings = {k: str(v) for k, v in options.items() if k not in ("batch_size", "static_cache")}
@@ -120,17 +120,19 @@ def run(args: argparse.Namespace) -> int:
         for t in report.tasks:
             ret = t.note if t.retention is None else f"{t.retention:.1f}"
             rows.append(
-                [t.dimension, t.task, t.metric, str(t.n), significant(t.chance), significant(t.dense), significant(t.pruned), ret]
+                [t.dimension, t.task, t.metric, str(t.n), significant(t.chance), significant(t.dense), significant(t.pruned),
+                 significant(t.stderr), ret]
             )
         for dim, value in report.dimensions.items():
-            rows.append([dim, "(mean)", "", "", "", "", "", "undefined" if value is None else f"{value:.1f}"])
-        rows.append(["total", "", "", "", "", "", "", "undefined" if report.total is None else f"{report.total:.1f}"])
+            rows.append([dim, "(mean)", "", "", "", "", "", "", "undefined" if value is None else f"{value:.1f}"])
+        rows.append(["total", "", "", "", "", "", "", "", "undefined" if report.total is None else f"{report.total:.1f}"])
     else:
         for dim, specs in cmap.dimensions.items():
             for spec in specs:
                 s = scores.tasks[spec.task]
                 m = spec.resolved_metric
-                rows.append([dim, spec.task, m, str(s.n), significant(s.chance.get(m)), "", significant(s.metrics[m]), ""])
+                rows.append([dim, spec.task, m, str(s.n), significant(s.chance.get(m)), "", significant(s.metrics[m]),
+                             significant(s.stderr(m)), ""])
     print(format_table(rows[0], rows[1:]))
     if args.json:
         write_atomic(args.json, json.dumps(out, indent=2))

@@ -96,4 +96,8 @@ def print_result(result: Any, *, limit: int | None = 30) -> None:
         print(f"\nbest: {best.label} ({result.objective.kind} {best.metrics['objective']:.1f}), MLflow run {best.run_id}")
     if result.objective.kind == "pareto":
         print("Pareto front: " + "; ".join(t.label for t in result.front()))
+    if result.confirmations:
+        from calray.cli.demo import print_confirmed
+
+        print_confirmed(result.sweep_id, uri=result.tracking_uri, experiment=result.experiment)
     print(f"records: {result.tracking_uri} (experiment {result.experiment!r}); `calray runs` lists them")

@@ -121,7 +121,9 @@ class JobError:
 class JobResult:
     """Everything one job produced. ``retention`` is per dimension (x100; None where the
     dense model is at chance), ``total`` their mean; ``scores`` / ``dense_scores`` map task ->
-    metric -> value; ``tasks`` has one row per task (dense, pruned, retention);
+    metric -> value; ``tasks`` has one row per task (dense, pruned, retention, item count,
+    standard error); ``item_scores`` / ``dense_item_scores`` map task -> what each item
+    contributed (``TaskScore.items``, for intervals);
     ``pruning`` the pruning report's totals; ``timings`` seconds per phase; ``attempts`` how
     many times the job ran (more than 1 after a shard crashed)."""
 
@@ -133,6 +135,8 @@ class JobResult:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     dense_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     tasks: list[dict[str, Any]] = field(default_factory=list)
+    item_scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    dense_item_scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     pruning: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -146,14 +150,18 @@ class JobResult:
 
     def metrics(self) -> dict[str, float]:
         """Flat numbers for ``tune.report`` / MLflow: retention per dimension and total, every
-        task metric, calibration metrics, pruning totals and timings (undefined retentions are
-        left out)."""
+        task metric, each task's item count and standard error, calibration metrics, pruning
+        totals and timings (undefined retentions are left out)."""
         out: dict[str, float] = {}
         if self.total is not None:
             out["retention/total"] = self.total
         out.update({f"retention/{d}": v for d, v in self.retention.items() if v is not None})
         for task, metrics in self.scores.items():
             out.update({f"score/{task}/{m}": v for m, v in metrics.items() if v is not None})
+        for row in self.tasks:
+            out[f"items/{row['task']}"] = float(row["n"])
+            if row.get("stderr") is not None:
+                out[f"stderr/{row['task']}"] = row["stderr"]
         out.update({f"calibration/{k}": float(v) for k, v in self.calibration.get("metrics", {}).items()})
         out.update({f"pruning/{k}": float(v) for k, v in self.pruning.items() if isinstance(v, (int, float))})
         out.update({f"time/{k}": v for k, v in self.timings.items()})

@@ -335,6 +335,8 @@ class PoolCore:
             scores={t: dict(s.metrics) for t, s in scores.tasks.items()},
             dense_scores={t: dict(s.metrics) for t, s in dense.tasks.items()},
             tasks=[t.to_dict() for t in kept.tasks],
+            item_scores={t: s.items for t, s in scores.tasks.items()},
+            dense_item_scores={t: s.items for t, s in dense.tasks.items()},
             pruning=pruning,
             timings=timings,
             **base,

@@ -20,7 +20,7 @@ from calray.evaluate.builtin.sources import LocalData
 from calray.evaluate.capabilities import CapabilityMap, TaskSpec
 from calray.evaluate.tasks.base import TaskScore
 
-CACHE_VERSION = 1
+CACHE_VERSION = 3  # 3: scores keep per-item values (2 was an older, other layout)
 
 
 def default_cache_dir() -> Path:

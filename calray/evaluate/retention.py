@@ -47,6 +47,8 @@ class TaskRetention:
     n: int
     retention: float | None  # x100; None when undefined
     note: str = ""
+    stderr: float | None = None  # of the pruned score (lm-eval's mean_stderr; None for perplexities)
+    higher_is_better: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -88,10 +90,12 @@ def retention(pruned: CapabilityScores, dense: CapabilityScores, *, rule: Chance
             p: TaskScore = pruned.tasks[spec.task]
             dv, pv, chance = d.metrics[metric], p.metrics[metric], d.chance.get(metric)
             if rule.at_chance(dv, chance, d.n) or (d.higher_is_better[metric] and dv <= 0):
-                rows.append(TaskRetention(dim, spec.task, metric, dv, pv, chance, d.n, None, UNDEFINED_AT_CHANCE))
+                rows.append(TaskRetention(dim, spec.task, metric, dv, pv, chance, d.n, None, UNDEFINED_AT_CHANCE,
+                                          p.stderr(metric), d.higher_is_better[metric]))
                 continue
             r = task_retention(dv, pv, higher_is_better=d.higher_is_better[metric])
             values.append(r)
-            rows.append(TaskRetention(dim, spec.task, metric, dv, pv, chance, d.n, r))
+            rows.append(TaskRetention(dim, spec.task, metric, dv, pv, chance, d.n, r, "", p.stderr(metric),
+                                      d.higher_is_better[metric]))
         dims[dim] = _mean(values)
     return RetentionReport(rows, dims, _mean([v for v in dims.values() if v is not None]))

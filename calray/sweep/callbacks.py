@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("calray.sweep")
 
-TRACKED_PREFIXES = ("retention/", "score/", "calibration/", "pruning/", "time/", "fidelity/")
+TRACKED_PREFIXES = ("retention/", "score/", "stderr/", "items/", "calibration/", "pruning/", "time/", "fidelity/")
+ITEM_SCORES = "item_scores.json"
 
 
 def trial_key(sweep_id: str, trial_id: str) -> str:
@@ -110,7 +111,7 @@ def record_completed(
     tracker.log_json(run_id, {"weights": weights, "counts": {k[6:]: v for k, v in params.items() if k.startswith("count/")},
                               "mixture": params["mixture"], "id": params["mixture_id"], "seed": params["seed"]}, "mixture.json")
     if last.get(RESULT_KEY):
-        tracker.log_json(run_id, json.loads(last[RESULT_KEY]), "job_result.json")
+        log_job_result(tracker, run_id, json.loads(last[RESULT_KEY]))
     levels = [lim or 0 for lim in template.limits]
     reached = last.get(LIMIT_KEY)
     tags = {"calray.fidelity": "full" if not reached else str(reached)}
@@ -118,6 +119,22 @@ def record_completed(
         tags["calray.stopped_early"] = "true"
     tracker.set_tags(run_id, tags)
     tracker.finish(run_id, "FINISHED")
+
+
+def log_job_result(tracker: Tracker, run_id: str, result: dict[str, Any]) -> None:
+    """A job result as two artifacts: ``job_result.json`` and, compact, the per-item scores of
+    the pruned and the dense model (``item_scores.json``: {"pruned"|"dense": {task: {key: [...]}}})."""
+    items = {
+        "pruned": _whole(result.pop("item_scores", {})),
+        "dense": _whole(result.pop("dense_item_scores", {})),
+    }
+    tracker.log_json(run_id, result, "job_result.json")
+    tracker.log_text(run_id, json.dumps(items, separators=(",", ":")), ITEM_SCORES)
+
+
+def _whole(scores: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, list[float | int]]]:
+    """Whole numbers (0/1 scores, word counts) written as integers: a third of the bytes."""
+    return {t: {k: [int(v) if float(v).is_integer() else v for v in vs] for k, vs in keys.items()} for t, keys in scores.items()}
 
 
 def error_line(trial: Trial) -> str:

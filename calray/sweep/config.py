@@ -15,6 +15,7 @@ prune: {method: sparsegpt, sparsity: 0.6, mode: independent}   # calray.prune.Pr
 calibration: {nsamples: 128, seqlen: 2048, seed: 0}
 evaluation: {capability_map: toy, limit: 50}                   # calray.evaluate.EvaluationSettings
 fidelity: {limits: [10, 40], top_k: 3}                    # optional: ASHA over growing item limits
+confirm: {top_k: 3, seeds: 3}       # the headlines re-run sequentially (null or top_k 0: none)
 tracking: {uri: sqlite:///mlflow.db, experiment: calray}
 ```
 
@@ -125,6 +126,18 @@ class FidelityConfig(StrictModel):
         return limits
 
 
+class ConfirmConfig(StrictModel):
+    """Confirmation (``calray.sweep.confirm``): once a sweep that reports a winner has run, its
+    ``top_k`` mixtures, the uniform mix and the best single source are pruned again in
+    sequential mode (the paper's setting) with ``seeds`` calibration seeds (the sweep's seed,
+    then the next ones) and evaluated on ``limit`` items per task (None: every item); the
+    headline tables come from these runs only."""
+
+    top_k: int = Field(default=3, ge=0)
+    seeds: int = Field(default=3, ge=1)
+    limit: int | None = Field(default=None, ge=1)
+
+
 class CalibrationConfig(StrictModel):
     nsamples: int = Field(default=128, ge=1)
     seqlen: int | None = Field(default=None, ge=2)
@@ -175,6 +188,7 @@ class SweepConfig(StrictModel):
     calibration: CalibrationConfig = CalibrationConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     fidelity: FidelityConfig | None = None
+    confirm: ConfirmConfig | None = ConfirmConfig()
     tracking: TrackingConfig = TrackingConfig()
     export: ExportConfig = ExportConfig()
     storage_path: str = "calray-runs"  # Tune's run directories; relative: see calray.durable.result_path
@@ -186,6 +200,13 @@ class SweepConfig(StrictModel):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
             raise ValueError(f"name {name!r} must be letters, digits and _ . + - (it names a directory)")
         return name
+
+    @property
+    def confirms(self) -> bool:
+        """Whether this sweep is confirmed: it reports one winner (not a scan of single sources,
+        not a Pareto front) and confirmation is on."""
+        return (self.confirm is not None and self.confirm.top_k > 0 and self.search.algorithm != "sources"
+                and self.objective.kind != "pareto")
 
     @model_validator(mode="after")
     def _combinations(self) -> SweepConfig:

@@ -5,12 +5,17 @@
 3. the single-source scan: every toy source alone (an MLflow sweep, one run per source);
 4. a small Optuna sweep over mixtures of the best source of each dimension and the
    general-text default (the toy's C4), told the scan's results so it never re-runs them;
-5. the comparison the paper makes: best mixture vs best single source vs the default.
+5. the confirmation (``calray.sweep.confirm``): the sweep's top mixtures, the uniform mix, the
+   best single source and the default pruned again in sequential mode (the paper's setting)
+   with several calibration seeds on every item; the comparison the paper makes (best mixture
+   vs uniform mix vs best single source vs the default) comes from these runs only.
 
-Item limits on the evaluation keep it within minutes; pruning runs in sequential mode (the
-paper's setting): on the toy model a prune is a small part of a trial, and the fast mode's
-mixture ordering agrees only partly with it (analysis/mode_agreement.md).
-``DemoSettings`` holds every knob.
+The search runs in independent mode (each source's statistics computed once on the windows
+sequential mode would allocate it, mixed per trial) on item limits, which keeps it within
+minutes; its headlines (best mixture, uniform mix, best single source, the default) are then
+confirmed in sequential mode, the paper's setting, over several calibration seeds and every
+item (the fast mode orders mixtures only partly as sequential mode does:
+analysis/mode_agreement.md). ``DemoSettings`` holds every knob.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from pydantic import Field
 
 from calray.config import StrictModel
 from calray.sweep.config import SweepConfig, load_sweep_config
-from calray.sweep.results import SweepResult, TrialRecord
-from calray.sweep.tracking import DEFAULT_EXPERIMENT
+from calray.sweep.results import SweepResult
+from calray.sweep.tracking import BEST_MIXTURE, BEST_SINGLE, DEFAULT_EXPERIMENT, UNIFORM
 
 log = logging.getLogger("calray.demo")
 
@@ -41,13 +46,15 @@ class DemoSettings(StrictModel):
     sources: list[str] = ["toy:*"]
     default_source: str = "toy:web"
     capability_map: str | dict[str, Any] = "toy"
-    limit: int | None = Field(default=60, ge=1)
+    limit: int | None = Field(default=50, ge=1)  # the search's items; the confirmation scores every item
     max_new_tokens: int | None = Field(default=None, ge=1)  # None: each task's own (code needs 128)
     method: str = "sparsegpt"
-    sparsity: float = 0.6  # the study's target: at 0.5 the toy sources differ less than 60 items can tell
+    sparsity: float = 0.6  # the study's target: at 0.5 the toy sources differ less than the search's items can tell
     nsamples: int = Field(default=32, ge=1)
     seqlen: int | None = 256
-    sweep_trials: int = Field(default=10, ge=1)
+    sweep_trials: int = Field(default=6, ge=1)  # 6 and 50 items: the demo with its confirmation stays < 10 min
+    confirm_top_k: int = Field(default=3, ge=1)  # confirmation: never off in the demo
+    confirm_seeds: int = Field(default=3, ge=1)
     pipelines: int = Field(default=2, ge=1)
     cpus_per_shard: float = 0.95  # two shards and the trials' slivers fit in two CPUs
     eval_batch_size: int = 16
@@ -62,13 +69,13 @@ class DemoReport:
     default_source: str
     seconds: float
 
-    def rows(self) -> list[tuple[str, TrialRecord | None]]:
-        """(what, trial) for the paper's comparison: the best mixture found, the uniform mix of
-        the swept sources, the best single source, and the general-text default."""
-        by_label = {t.label: t for t in self.scan.finished()}
-        uniform = [t for t in self.sweep.finished() if len({round(w, 6) for w in t.weights.values()}) == 1]
-        return [("best mixture (sweep)", self.sweep.best()), ("uniform mix", uniform[0] if uniform else None),
-                ("best single source", self.scan.best()), (f"default ({self.default_source})", by_label.get(self.default_source))]
+    def rows(self) -> list[tuple[str, str | None]]:
+        """(role, confirmed mixture) for the paper's comparison: the best mixture found, the
+        uniform mix of the swept sources, the best single source, and the general-text default;
+        None where no confirmation run of that role finished."""
+        roles = [BEST_MIXTURE, UNIFORM, BEST_SINGLE, f"default ({self.default_source})"]
+        confirmed = {role: c.label for c in self.sweep.confirmations if c.ok for role in c.roles}
+        return [(role, confirmed.get(role)) for role in roles]
 
 
 def sweep_config(settings: DemoSettings, *, name: str, sources: list[str], tracking_uri: str, experiment: str,
@@ -80,7 +87,8 @@ def sweep_config(settings: DemoSettings, *, name: str, sources: list[str], track
         "pool_name": "calray-demo",
         "space": {"sources": sources},
         "search": {"seed": settings.seed, **search},
-        "prune": {"method": settings.method, "sparsity": settings.sparsity, "mode": "sequential"},
+        "prune": {"method": settings.method, "sparsity": settings.sparsity, "mode": "independent"},
+        "confirm": {"top_k": settings.confirm_top_k, "seeds": settings.confirm_seeds},
         "calibration": {"nsamples": settings.nsamples, "seqlen": settings.seqlen, "seed": settings.seed},
         "evaluation": {"capability_map": settings.capability_map, "limit": settings.limit,
                        "max_new_tokens": settings.max_new_tokens},
@@ -133,12 +141,16 @@ def run_demo(settings: DemoSettings, *, tracking_uri: str, experiment: str = DEF
                      settings.method, settings.sparsity)
             scan = run_sweep(probe, pool=pool, plan=scan_plan)
             mixed = sweep_sources(scan, settings.default_source)
-            log.info("step 4/4: an Optuna sweep of %d trials over mixtures of %s", settings.sweep_trials, ", ".join(mixed))
+            log.info("step 4/4: an Optuna sweep of %d trials over mixtures of %s, then its confirmation", settings.sweep_trials,
+                     ", ".join(mixed))
             known = [({t.label: 1.0}, t.metrics["objective"]) for t in scan.finished() if t.label in mixed]
+            best = scan.best()
+            references = {f"default ({settings.default_source})": {settings.default_source: 1.0},
+                          **({BEST_SINGLE: best.weights} if best is not None else {})}
             sweep = run_sweep(
                 sweep_config(settings, name="demo-sweep", sources=mixed, tracking_uri=tracking_uri, experiment=experiment,
                              storage=storage, algorithm="optuna", num_samples=settings.sweep_trials),
-                pool=pool, known=known,
+                pool=pool, known=known, references=references,
             )
         finally:
             pool.shutdown()

@@ -54,6 +54,7 @@ from calray.sweep.callbacks import (
     trial_key,
 )
 from calray.sweep.config import SweepConfig
+from calray.sweep.confirm import confirm
 from calray.sweep.export import export_top
 from calray.sweep.interrupt import StopSignals, stop_signals
 from calray.sweep.objective import OBJECTIVE
@@ -118,23 +119,27 @@ def run_sweep(
     pool: PoolClient | None = None,
     known: Sequence[tuple[Mapping[str, float], float]] = (),
     plan: SweepPlan | None = None,
+    references: Mapping[str, Mapping[str, float]] | None = None,
 ) -> SweepResult:
     """Run (or with ``resume`` continue) the sweep ``config`` on the connected Ray cluster.
 
     ``pool``: a running ``PoolClient`` to use (else one is started for the sweep and stopped
     after it). ``known``: (mixture, objective) pairs measured before (Optuna is told them and
-    does not run them again). Returns the trials as recorded, with their MLflow run ids.
+    does not run them again). ``references``: {role: mixture} confirmed beside the sweep's own
+    headlines (``calray.sweep.confirm``; e.g. the best single source of a scan, the default).
+    Returns the trials as recorded, with their MLflow run ids, and the confirmation runs.
 
     SIGINT or SIGTERM (in the main thread) stops the sweep resumably: Tune saves its state,
     the runs end KILLED, the sweep directory stays open for ``resume=True``, and
     ``Interrupted`` (a ``KeyboardInterrupt`` carrying exit code 130 or 143) is raised.
     """
     with stop_signals() as stop:
-        return _run_sweep(config, resume=resume, pool=pool, known=known, plan=plan, stop=stop)
+        return _run_sweep(config, resume=resume, pool=pool, known=known, plan=plan, references=references, stop=stop)
 
 
 def _run_sweep(config: SweepConfig, *, resume: bool | str, pool: PoolClient | None,
-               known: Sequence[tuple[Mapping[str, float], float]], plan: SweepPlan | None, stop: StopSignals) -> SweepResult:
+               known: Sequence[tuple[Mapping[str, float], float]], plan: SweepPlan | None,
+               references: Mapping[str, Mapping[str, float]] | None, stop: StopSignals) -> SweepResult:
     if not ray.is_initialized():
         raise CalrayError("Ray is not initialised in this process; call calray.cluster.init_ray() first")
     if resume:
@@ -188,9 +193,12 @@ def _run_sweep(config: SweepConfig, *, resume: bool | str, pool: PoolClient | No
         records = reconcile(tracker, plan, sweep_dir, sweep_id=sweep_id, parent_id=parent_id)
         if config.fidelity is not None and config.fidelity.top_k:
             evaluate_top(tracker, pool, plan, records, k=config.fidelity.top_k)
+        confirmed = (confirm(tracker, pool, plan, records, sweep_id=sweep_id, parent_id=parent_id, references=references)
+                     if config.confirms else [])
         result = SweepResult(sweep_id=sweep_id, name=config.name, path=str(sweep_dir), parent_run_id=parent_id,
                              tracking_uri=plan.tracking_uri, experiment=config.tracking.experiment,
-                             objective=plan.objective, dense=dense, trials=records, dimensions=plan.dimensions)
+                             objective=plan.objective, dense=dense, trials=records, dimensions=plan.dimensions,
+                             confirmations=confirmed)
         summarise(tracker, result)
         tracker.finish(parent_id, "FINISHED")
         write_state(sweep_dir, status="finished")
@@ -303,7 +311,7 @@ def reconcile(tracker: Tracker, plan: SweepPlan, sweep_dir: Path, *, sweep_id: s
     keys = {trial_key(sweep_id, r.trial_id) for r in records}
     tracker.kill_running([r.run_id for r in records])
     for run in tracker.children(parent_id):
-        if run.data.tags.get(TRIAL_KEY) not in keys and run.info.status != "KILLED":
+        if run.data.tags.get(KIND) == "trial" and run.data.tags.get(TRIAL_KEY) not in keys and run.info.status != "KILLED":
             # A trial the killed driver ran (perhaps to the end) after Tune's last saved state:
             # Tune does not know it and proposed again; its run is kept, but ended as lost.
             tracker.set_tags(run.info.run_id, {"calray.lost": "the driver died before Tune saved this trial; "

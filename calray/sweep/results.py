@@ -6,11 +6,14 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calray.format import fixed
 from calray.sweep.objective import OBJECTIVE, Objective, pareto_front
 from calray.sweep.simplex import mixture_label
+
+if TYPE_CHECKING:
+    from calray.sweep.confirm import Confirmation
 
 
 @dataclass
@@ -51,6 +54,7 @@ class SweepResult:
     dense: dict[str, dict[str, float]]
     trials: list[TrialRecord]
     dimensions: list[str]
+    confirmations: list[Confirmation] = field(default_factory=list)  # one per confirmed mixture and seed
 
     def finished(self) -> list[TrialRecord]:
         return [t for t in self.trials if t.ok]
@@ -105,6 +109,8 @@ class SweepResult:
             "best": None if best is None else {"run_id": best.run_id, "weights": best.weights, "metrics": _pick(best.metrics)},
             "pareto_front": [{"run_id": t.run_id, "weights": t.weights, "metrics": _pick(t.metrics)} for t in self.front()],
             "mixtures": self.by_mixture(),
+            "confirmations": [{"roles": c.roles, "mixture": c.label, "seed": c.seed, "run_id": c.run_id, "ok": c.ok,
+                               "metrics": _pick(c.metrics)} for c in self.confirmations],
         }
 
 

@@ -33,6 +33,7 @@ def smoke_overrides(config: SweepConfig | None = None, *, where: str | None = No
     out = [
         "search.num_samples=3", "calibration.nsamples=4", "calibration.seqlen=64", "evaluation.limit=2",
         "evaluation.max_new_tokens=8", "pool.pipelines=1", "pool.stages=1", "pool.device=cpu", "export.top_k=0",
+        "confirm.top_k=1", "confirm.seeds=2", "confirm.limit=2",
         f"tracking.uri=sqlite:///{Path(where) / 'mlflow.db'}", f"storage_path={Path(where) / 'runs'}",
     ]
     if config is not None and config.search.algorithm == "sources":

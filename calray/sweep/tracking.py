@@ -13,7 +13,11 @@ record each trial exactly once:
 - ``calray.source_dimensions`` on the parent: JSON {source: its dimension tag}, so analyses
   (calray.analysis) know each dimension's own sources without the sources' registrations;
 - ``calray.model_parameters`` on the parent: the model's parameter count (from its
-  safetensors headers; absent when no local checkpoint), the x axis of scaling figures.
+  safetensors headers; absent when no local checkpoint), the x axis of scaling figures;
+- confirmation runs (``calray.sweep.confirm``), children of the sweep's run:
+  ``calray.kind`` = ``calray.role`` = ``confirmation``, ``calray.confirms`` (the trial id or
+  role confirmed), ``calray.headline`` (its roles in the headline table, ``; ``-separated),
+  ``calray.seed``, ``calray.confirm_key`` = sweep id / mixture / seed.
 
 The default store is ``sqlite:///mlflow.db`` in the working directory (MLflow 3 refuses a
 bare file store); artifacts go to ``mlartifacts/`` beside the database file. Inside a Ray job
@@ -50,6 +54,13 @@ TRIAL_KEY = "calray.trial_key"
 DENSE_KEY = "calray.dense_key"
 SOURCE_DIMENSIONS = "calray.source_dimensions"
 MODEL_PARAMETERS = "calray.model_parameters"
+CONFIRMATION = "confirmation"
+ROLE = "calray.role"
+CONFIRMS = "calray.confirms"
+HEADLINE = "calray.headline"
+SEED = "calray.seed"
+CONFIRM_KEY = "calray.confirm_key"
+BEST_MIXTURE, UNIFORM, BEST_SINGLE = "best mixture", "uniform mix", "best single source"  # headline roles
 PARENT = "mlflow.parentRunId"
 DEFAULT_EXPERIMENT = "calray"  # what every command records into and reads by default, the demo too
 RUN_NAME = "mlflow.runName"

@@ -19,10 +19,17 @@ def test_the_report_picks_the_newest_scan_and_sweep_and_writes_every_section(stu
     report = build_report(study.uri, "study", default="src2")
     assert [s.name for s in report.scans] == ["scan"] and [s.name for s in report.sweeps] == ["mix"]
     assert report.setting["model"] == "toy" and report.dimensions == ["general", "math", "code"]
-    rho = report.spearman.get("perplexity", "math").rho
+    math_ppl = report.spearman.get("perplexity", "math")
     findings = report.findings()
     assert any(f.startswith("Calibration perplexity correlates negatively with math retention (Spearman rho = "
-                            f"{rho:+.2f}, p = ") and "n = 8 sources" in f for f in findings), findings
+                            f"{math_ppl.rho:+.2f} [{math_ppl.low:+.2f}, {math_ppl.high:+.2f}], p = ") and "n = 8 sources" in f
+               for f in findings), findings
+    # the findings say in words which of the p < 0.05 correlations survive Benjamini-Hochberg
+    bh = next(f for f in findings if f.startswith("After the Benjamini-Hochberg correction over the 8 tests"))
+    found = [c for c in report.spearman.significant() if c.dimension != "total"]
+    assert all(f"{c.metric} vs {c.dimension} (q = " in bh for c in found) and found
+    survivors = [c for c in found if c.q < 0.05]
+    assert (f"{len(survivors)} survive" in bh) if survivors else ("none of these survives at q < 0.05" in bh)
     assert any(f.startswith("No single source is best on every dimension: general -> src7") for f in findings)
     assert any("The best mixture found (src0=0.60,src3=0.30,src6=0.10) retains 68.3 in total" in f for f in findings)
     assert any("1 trial runs were not analysed because they did not finish (FAILED: 1)" in f for f in findings)

@@ -100,3 +100,12 @@ def test_exact_p_is_the_share_of_pairings_at_least_as_extreme(y):
     assert c.exact and c.rho == pytest.approx(rho)
     assert c.p == pytest.approx(np.mean([abs(r) >= abs(rho) - 1e-12 for r in perms]))
     assert correlate([1, 2, 3], [10, 20, 30], metric="m", dimension="d").p == pytest.approx(1 / 3)  # not scipy's 0
+
+
+def test_rho_has_a_bootstrap_interval_over_the_points_and_bh_survival(scan):
+    table = spearman_table(scan.single_source(), dimensions=scan.dimensions)
+    strong = table.get("perplexity", "math")  # planted: rho < -0.9 over 8 sources
+    assert strong.low <= strong.rho <= strong.high and strong.high < 0
+    noise = correlate([1, 2, 3, 4, 5, 6], [2, 1, 4, 3, 6, 5], metric="m", dimension="d")
+    assert noise.low < noise.rho < noise.high and noise.high - noise.low > 0.3
+    assert strong.survives() == (strong.q < 0.05) and not correlate([1, 2, 3], [2, 1, 3], metric="m", dimension="d").survives()

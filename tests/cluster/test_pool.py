@@ -86,6 +86,11 @@ def test_concurrent_jobs_spread_over_pipelines_and_equal_one_process(pool, model
         for metric, value in score.metrics.items():
             assert results[0].scores[task][metric] == pytest.approx(value, rel=1e-4, abs=1e-6)
             assert results[0].dense_scores[task][metric] == pytest.approx(dense.tasks[task].metrics[metric], rel=1e-4, abs=1e-6)
+        for key, values in score.items.items():  # and so does what each item contributed (for intervals)
+            assert results[0].item_scores[task][key] == pytest.approx(values, rel=1e-4, abs=1e-6), (task, key)
+            assert results[0].dense_item_scores[task][key] == pytest.approx(dense.tasks[task].items[key], rel=1e-4, abs=1e-6)
+    assert {row["task"]: row["n"] for row in results[0].tasks} == {t: s.n for t, s in pruned.tasks.items()}
+    assert results[0].metrics()["stderr/tiny_mc"] == pytest.approx(pruned.tasks["tiny_mc"].stderr("acc"))
     assert results[1].total != pytest.approx(results[0].total)  # the two modes differ
 
     # Each shard computes one thing at a time (its compute group has one thread), jobs interleaving.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,11 @@ def test_unpruned_model_retains_100(
     assert result["retention"]["dimensions"]["general"] == 100.0
     rows = {r["task"]: r for r in result["retention"]["tasks"]}
     assert rows["wikitext"]["retention"] == 100.0 and rows["mmlu"]["chance"] == 0.25 and rows["mmlu"]["n"] == 8
+    arc = result["scores"]["tasks"]["arc_easy"]["items"][rows["arc_easy"]["metric"]]  # lm-eval's mean_stderr of the items
+    assert len(arc) == 8 and rows["arc_easy"]["stderr"] == pytest.approx(statistics.stdev(arc) / 8**0.5)
+    assert rows["wikitext"]["stderr"] is None  # a corpus perplexity has none (lm-eval reports N/A)
     table = capsys.readouterr().out
-    assert "wikitext" in table and "total" in table
+    assert "wikitext" in table and "total" in table and "stderr" in table.splitlines()[0]
     assert list((tmp_path / "cache").glob("*/wikitext-*.json"))  # the dense scores were cached
     assert main(args + ["--dims", "general"]) == 0  # a second run reads them back
 

@@ -126,3 +126,22 @@ def test_group_is_item_weighted_like_lm_eval() -> None:
 def test_empty_task_is_an_error() -> None:
     with pytest.raises(CalrayError, match="no items"):
         MultipleChoiceTask(name="e", items=[]).evaluate(FakeLM())
+
+
+def test_scores_keep_every_items_value_and_lm_evals_standard_error() -> None:
+    from lm_eval.api.metrics import mean_stderr
+
+    items = [ChoiceItem(f"Q{i}", ("yes", "no"), i % 3 == 0) for i in range(12)]  # gold "no" on every third item
+    lm = FakeLM(loglikelihood=lambda ctx, cont: -1.0 if cont == " yes" else -2.0)
+    score = MultipleChoiceTask(name="t", items=items).evaluate(lm)
+    assert score.items["acc"] == [float(i % 3 != 0) for i in range(12)]
+    assert score.metrics["acc"] == pytest.approx(sum(score.items["acc"]) / 12)
+    assert score.stderr("acc") == pytest.approx(mean_stderr(score.items["acc"]))
+    # a group's items are its subtasks' in order; a perplexity's are each document's parts, and has no stderr
+    group = TaskGroup(name="g", subtasks=[MultipleChoiceTask(name="a", items=items[:5]),
+                                          MultipleChoiceTask(name="b", items=items[5:])]).evaluate(lm)
+    assert group.items["acc"] == score.items["acc"] and group.stderr("acc") == pytest.approx(score.stderr("acc"))
+    docs = [TextItem("a b c"), TextItem("dd ee")]
+    ppl = PerplexityTask(name="p", items=docs).evaluate(FakeLM(rolling=lambda text: -2.0 * len(text.encode())))
+    assert ppl.items == {"nll": [10.0, 10.0], "words": [3.0, 2.0], "bytes": [5.0, 5.0], "tokens": [5.0, 5.0]}
+    assert ppl.stderr("token_perplexity") is None

@@ -38,6 +38,7 @@ def sweep_config(model_dir: Path, tmp: Path, **sections: Any) -> dict[str, Any]:
         "prune": {"sparsity": 0.5, "batch_size": 4, "mode": "independent"},
         "calibration": {"nsamples": 8, "seqlen": 32},
         "evaluation": {"capability_map": "tiny"},
+        "confirm": None,  # tests/sweep/test_confirm.py confirms; the others test the search alone
         "tracking": {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "experiment": "test"},
         "storage_path": str(tmp / "runs"),
     }

@@ -20,7 +20,7 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     settings = {"model": str(model_dir), "setup_modules": "[tests.sweep.world]", "sources": "['tiny:*']",
                 "default_source": "tiny:words", "capability_map": "tiny", "limit": "null", "nsamples": "8", "seqlen": "32",
-                "sweep_trials": "3", "eval_batch_size": "4"}
+                "sweep_trials": "3", "eval_batch_size": "4", "confirm_top_k": "1", "confirm_seeds": "2"}
     written = tmp_path / "demo" / "report.md"
     argv = ["demo", "--tracking-uri", uri, "--report", str(written),
             *(x for k, v in settings.items() for x in ("--set", f"{k}={v}"))]
@@ -29,8 +29,13 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     assert "Dense model, per task:" in out and "tiny_mc" in out
     table = out.split("each source alone")[1]
     assert all(source in table for source in ("tiny:words", "tiny:numbers", "tiny:letters"))
-    for row in ("best mixture (sweep)", "uniform mix", "best single source", "default (tiny:words)"):
-        assert row in out
+    closing = out.split("The headlines confirmed in sequential mode (retention, mean over calibration seeds [95% interval]):")[1]
+    for row in ("best mixture", "uniform mix", "best single source", "default (tiny:words)"):
+        line = next(x for x in closing.splitlines() if x.startswith(row))
+        assert line.count("[") == line.count("]") >= 2 and line.split()[-1] == "2", line  # intervals, 2 seeds
+    verdict = closing.split("The best mixture ")[1].split("\n")[0]
+    assert "the uniform mix" in verdict and "the best single source" in verdict
+    assert "confirmed in sequential mode on 2 calibration seeds" in verdict
     assert f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1" in out
     assert f"  calray runs --tracking-uri {uri}  " in out  # the default experiment: no --experiment needed
     spearman = out.split("Information metrics of each calibration set vs retention over the scan")[1].split("Best mixture")[0]
@@ -41,12 +46,17 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     runs = client.search_runs([experiment])
     kinds = [r.data.tags[KIND] for r in runs]
     assert kinds.count("dense") == 1 and kinds.count("sweep") == 2 and kinds.count("trial") == 3 + 3
+    confirmations = [r for r in runs if r.data.tags[KIND] == "confirmation"]
+    roles = {role for r in confirmations for role in r.data.tags["calray.headline"].split("; ")}
+    assert roles == {"best mixture", "uniform mix", "best single source", "default (tiny:words)"}
+    assert len(confirmations) == 2 * len({r.data.tags["calray.mixture"] for r in confirmations})
+    assert {r.data.params["mode"] for r in confirmations} == {"sequential"}
     assert {r.info.status for r in runs} == {"FINISHED"}
     sweep = next(r for r in runs if r.data.tags[KIND] == "sweep" and r.data.tags["mlflow.runName"].startswith("demo-sweep"))
     scan = next(r for r in runs if r.data.tags[KIND] == "sweep" and r.data.tags["mlflow.runName"].startswith("demo-scan"))
     assert json.loads(scan.data.tags[SOURCE_DIMENSIONS]) == {"tiny:words": "general", "tiny:numbers": "math",
                                                              "tiny:letters": "general"}
-    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id and r.data.tags[KIND] == "trial"]
     # the scan's single sources were told to Optuna, not run again: the sweep's trials are mixtures
     assert all(sum(float(v) > 0 for k, v in r.data.params.items() if k.startswith("weight/")) > 1 for r in trials)
 
@@ -67,6 +77,7 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
     line = next((x for x in out.splitlines() if x.startswith("The report, with")), out[-500:])
     assert line.startswith(f"The report, with {len(figures)} figures: {written} (again"), line
     demo_text = written.read_text()
+    assert "error bars: the analysis' 95% intervals" in demo_text  # the comparison figure draws the confirmed rows
     assert demo_text.count("](report_figures/") == 2 * len(figures)  # the PNG embedded, the SVG linked
     for figure in figures:
         assert f"](report_figures/{figure}.png)" in demo_text, figure
@@ -78,7 +89,8 @@ def test_the_demo_prints_the_tables_and_records_everything(ray_session, model_di
                  "--no-figures"]) == 0
     text = report.read_text()
     findings = text.split("## Findings")[1].split("## 1.")[0]
-    assert findings == demo_text.split("## Findings")[1].split("## 1.")[0] and "best mixture found" in findings
+    assert findings == demo_text.split("## Findings")[1].split("## 1.")[0]
+    assert "Confirmed total retention: best mixture (" in findings and "paired bootstrap intervals" in findings
     assert "trials analysed: 6 (3 single-source, 3 mixtures)" in text
     assert "| tiny:numbers | math |" in text  # the source's dimension tag, recorded by the sweep
     assert "| default (tiny:words) | tiny:words |" in text and "## 4. Pareto front" in text

@@ -81,6 +81,7 @@ def test_ray_job_submit_runs_the_sweep_smoke_test(tmp_path):
     assert done.returncode == 0, log[-6000:]
     assert "SUCCEEDED" in status.stdout + status.stderr or "succeeded" in status.stdout + status.stderr
     assert "3/3 trials finished" in done.stdout and "best: " in done.stdout
+    assert "The headlines confirmed in sequential mode" in done.stdout and "best mixture " in done.stdout  # smoke: 1 top, 2 seeds
     uri = re.search(r"records: (sqlite:///\S+mlflow\.db)", done.stdout).group(1)  # type: ignore[union-attr]
     try:
         client = MlflowClient(uri)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -113,7 +114,12 @@ def test_every_trial_is_recorded_once_with_params_and_metrics_per_dimension(swep
         assert metrics["pruning/sparsity"] == pytest.approx(0.5)
         assert run.data.tags[KIND] == "trial" and run.data.tags[SWEEP_ID] == result.sweep_id
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert artifacts == {"mixture.json", "job_result.json"}
+        assert artifacts == {"mixture.json", "job_result.json", "item_scores.json"}
+        items = json.loads(Path(client.download_artifacts(run.info.run_id, "item_scores.json")).read_text())
+        acc = items["pruned"]["tiny_mc"]["acc"]
+        assert set(acc) <= {0, 1} and len(acc) == metrics["items/tiny_mc"] == len(items["dense"]["tiny_mc"]["acc"])
+        assert sum(acc) / len(acc) == pytest.approx(metrics["score/tiny_mc/acc"])
+        assert metrics["stderr/tiny_mc"] == pytest.approx((statistics.stdev(acc) if len(set(acc)) > 1 else 0.0) / len(acc) ** 0.5)
     attempts = [json.loads(Path(client.download_artifacts(r.info.run_id, "job_result.json")).read_text())["attempts"]
                 for r in runs]
     assert max(attempts) == 2 and attempts.count(2) == capacity["retried"]  # re-run inside the pool, recorded once

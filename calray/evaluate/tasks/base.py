@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from calray.errors import CalrayError
+from calray.item_scores import mean_stderr
 
 if TYPE_CHECKING:
     from calray.evaluate.builtin.sources import LocalData
@@ -38,7 +39,12 @@ class MetricInfo:
 
 @dataclass
 class TaskScore:
-    """Every metric of one task, with its chance level (None: no meaningful chance level)."""
+    """Every metric of one task, with its chance level (None: no meaningful chance level).
+
+    ``items`` keeps what each item contributed, in item order, so that intervals can be
+    computed (``calray.analysis.bootstrap``): per metric the item's 0/1 (or value) for a mean
+    metric, and for perplexities the document's parts (``calray.item_scores``).
+    """
 
     task: str
     metrics: dict[str, float]
@@ -46,6 +52,7 @@ class TaskScore:
     higher_is_better: dict[str, bool]
     chance: dict[str, float | None]
     subtasks: dict[str, TaskScore] = field(default_factory=dict)
+    items: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,12 +62,18 @@ class TaskScore:
             "higher_is_better": self.higher_is_better,
             "chance": self.chance,
             "subtasks": {k: v.to_dict() for k, v in self.subtasks.items()},
+            "items": self.items,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskScore:
         subs = {k: cls.from_dict(v) for k, v in d.get("subtasks", {}).items()}
-        return cls(d["task"], d["metrics"], d["n"], d["higher_is_better"], d["chance"], subs)
+        return cls(d["task"], d["metrics"], d["n"], d["higher_is_better"], d["chance"], subs, d.get("items", {}))
+
+    def stderr(self, metric: str) -> float | None:
+        """The standard error of a mean metric as lm-eval's ``mean_stderr`` (sample standard
+        deviation / sqrt(n)); None for corpus perplexities (lm-eval reports none) or without items."""
+        return mean_stderr(self.items[metric]) if metric in self.items else None
 
 
 def subset(n: int, limit: int | None, *, seed: int = 0) -> list[int]:
@@ -169,13 +182,16 @@ class Task(Evaluable, Generic[ItemT]):
         items, pool = self.load(data)
         return items, pool, subset(len(items), limit, seed=seed)
 
-    def make_score(self, metrics: dict[str, float], n: int, chance: dict[str, float | None]) -> TaskScore:
+    def make_score(
+        self, metrics: dict[str, float], n: int, chance: dict[str, float | None], items: dict[str, list[float]]
+    ) -> TaskScore:
         return TaskScore(
             task=self.name,
             metrics=metrics,
             n=n,
             higher_is_better={m: info.higher_is_better for m, info in self.metrics.items()},
             chance=chance,
+            items=items,
         )
 
 
@@ -225,4 +241,5 @@ class TaskGroup(Evaluable):
 
         metrics = {m: weighted({k: s.metrics[m] for k, s in subs.items()}) for m in first.metrics}
         chance = {m: weighted({k: s.chance.get(m) for k, s in subs.items()}) for m in first.metrics}
-        return TaskScore(self.name, metrics, n, dict(first.higher_is_better), chance, subs)  # type: ignore[arg-type]
+        items = {key: [v for s in subs.values() for v in s.items.get(key, [])] for key in first.items}
+        return TaskScore(self.name, metrics, n, dict(first.higher_is_better), chance, subs, items)  # type: ignore[arg-type]

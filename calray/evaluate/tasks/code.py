@@ -57,4 +57,5 @@ class CodeTask(Task[CodeItem]):
         results = run_programs(
             [items[i].program(c) for i, c in zip(chosen, completions, strict=True)], self.limits, workers=self.workers
         )
-        return self.make_score({"pass@1": sum(r.passed for r in results) / len(chosen)}, len(chosen), {"pass@1": 0.0})
+        passed = [float(r.passed) for r in results]
+        return self.make_score({"pass@1": sum(passed) / len(chosen)}, len(chosen), {"pass@1": 0.0}, {"pass@1": passed})

@@ -100,10 +100,10 @@ class GenerationTask(Task[AnswerItem]):
         k = self.num_fewshot if num_fewshot is None else num_fewshot
         args = self.generation_args(max_new_tokens)
         outputs = model.generate_until([(self.prompt(i, items, pool, k, seed), args) for i in chosen])
-        metrics = {}
-        for name, extract in self.extractors.items():
-            hits = sum(
-                self.normalize(extract(out)) == self.normalize(items[i].answer) for i, out in zip(chosen, outputs, strict=True)
-            )
-            metrics[name] = hits / len(chosen)
-        return self.make_score(metrics, len(chosen), {m: 0.0 for m in metrics})
+        hits = {
+            name: [float(self.normalize(extract(out)) == self.normalize(items[i].answer))
+                   for i, out in zip(chosen, outputs, strict=True)]
+            for name, extract in self.extractors.items()
+        }
+        metrics = {name: sum(h) / len(chosen) for name, h in hits.items()}
+        return self.make_score(metrics, len(chosen), {m: 0.0 for m in metrics}, hits)

@@ -73,13 +73,16 @@ class MultipleChoiceTask(Task[ChoiceItem]):
         for i in chosen:
             requests += self.requests(self.fewshot_prefix(self.shots(i, items, pool, k, seed)), items[i])
         results = iter(model.loglikelihood(requests))
-        acc = acc_norm = chance = 0.0
+        acc: list[float] = []
+        acc_norm: list[float] = []
+        chance = 0.0
         for i in chosen:
             item = items[i]
             lls = [next(results).logprob for _ in item.choices]
             lengths = [float(len(item.query if self.partial else c)) or 1.0 for c in item.choices]
-            acc += _argmax(lls) == item.gold
-            acc_norm += _argmax([ll / n for ll, n in zip(lls, lengths, strict=True)]) == item.gold
+            acc.append(float(_argmax(lls) == item.gold))
+            acc_norm.append(float(_argmax([ll / n for ll, n in zip(lls, lengths, strict=True)]) == item.gold))
             chance += 1.0 / len(item.choices)
         n = len(chosen)
-        return self.make_score({"acc": acc / n, "acc_norm": acc_norm / n}, n, {"acc": chance / n, "acc_norm": chance / n})
+        return self.make_score({"acc": sum(acc) / n, "acc_norm": sum(acc_norm) / n}, n,
+                               {"acc": chance / n, "acc_norm": chance / n}, {"acc": acc, "acc_norm": acc_norm})

@@ -9,11 +9,11 @@ better; a perplexity has no chance level, so retention is always defined for it.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 from calray.evaluate.tasks.base import MetricInfo, Task, TaskScore
+from calray.item_scores import PERPLEXITY_PARTS, perplexities
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,12 @@ class PerplexityTask(Task[TextItem]):
         items, _, chosen = self.select(data, limit, seed)
         docs = [items[i] for i in chosen]
         results = model.loglikelihood_rolling([d.text for d in docs])
-        nll = -sum(r.logprob for r in results)
-        words, nbytes, tokens = sum(d.words for d in docs), sum(d.bytes for d in docs), sum(r.tokens for r in results)
-        metrics = {
-            "word_perplexity": math.exp(nll / words),
-            "byte_perplexity": math.exp(nll / nbytes),
-            "bits_per_byte": nll / nbytes / math.log(2),
-            "token_perplexity": math.exp(nll / tokens),
+        parts = {
+            "nll": [-r.logprob for r in results],
+            "words": [float(d.words) for d in docs],
+            "bytes": [float(d.bytes) for d in docs],
+            "tokens": [float(r.tokens) for r in results],
         }
-        return self.make_score(metrics, len(docs), {m: None for m in metrics})
+        metrics = {k: float(v) for k, v in perplexities(*(sum(parts[k]) for k in PERPLEXITY_PARTS)).items()}
+        return self.make_score(metrics, len(docs), {m: None for m in metrics}, parts)
+
