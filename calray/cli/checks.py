@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from calray.errors import CalrayError
+from calray.models import is_model_name
 
 # The options naming a model whose weights the command loads (``calib`` reads only a tokenizer).
 WEIGHT_OPTIONS = {"prune": ("model",), "ppl": ("model",), "eval": ("model", "dense"), "metrics": ("model",),
@@ -48,7 +49,7 @@ def check_options(args: argparse.Namespace) -> None:
     command = getattr(args, "command", "")
     for option in WEIGHT_OPTIONS.get(command, ()):
         value = getattr(args, option, None)
-        if value:
+        if value and not is_model_name(value):  # calray's own models (toy, tiny:) are built whole
             from calray.models import resolve_model
             from calray.prune.model_io import check_model_dir, load_config
 

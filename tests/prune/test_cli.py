@@ -96,7 +96,6 @@ ERRORS = {
                         r"can supply only \d+ random-window windows of 32 tokens \(1000 requested"),
     "jsonl without text": (lambda f, o: [a if a != str(f["txt"]) else str(f["bad"]) for a in prune_args(f, o)],
                            r"records lack field\(s\) \['text'\] \(they have \['content'\]\)"),
-    "unknown method": (lambda f, o: [a if a != "wanda" else "obs" for a in prune_args(f, o)], "unknown pruning method 'obs'"),
     "seqlen beyond context": (lambda f, o: [a if a != "32" else "4096" for a in prune_args(f, o)],
                               "exceeds the model's context of 256"),
     "no linear selected": (lambda f, o: prune_args(f, o) + ["--include", "*.nothing"], "no linear matches --include"),

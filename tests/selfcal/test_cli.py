@@ -35,7 +35,7 @@ def test_selfcal_writes_a_cached_source_directory_that_prune_reads(tmp_path: Pat
     assert main([*common, "--calib", str(out), "--out", str(pruned)]) == 0
     report = json.loads((pruned / "pruning_report.json").read_text())
     assert report["config"]["counts"] == {"selfcal:selfcal-toy-s3": 2}
-    assert main([*common, "--mix", f"{out}=0.5,toy:web=0.5", "--out", str(pruned)]) == 0
+    assert main([*common, "--mix", f"{out}=0.5,toy:web=0.5", "--out", str(pruned), "--overwrite"]) == 0
     report = json.loads((pruned / "pruning_report.json").read_text())
     assert report["config"]["counts"] == {"selfcal:selfcal-toy-s3": 1, "toy:web": 1}
 
