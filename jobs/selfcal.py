@@ -5,8 +5,10 @@ several seeds (``calray.sweep.selfcal_study``).
     python jobs/selfcal.py --config jobs/configs/selfcal_toy.yaml --report analysis/selfcal_toy.md   # offline
     ray job submit --working-dir . -- python jobs/selfcal.py --config jobs/configs/selfcal_llama.yaml
 
-Generation runs in this process, on the CPU or the one GPU the job is given (the model loads
-where transformers puts it); pruning and evaluation run on the pool.
+Generation runs in this process (``generation.where: driver``, the default: on the CPU or the GPU
+the job is given), or as one Ray task per (generator, seed) on the cluster's GPUs
+(``generation: {where: ray, num_gpus: 1}``, as in selfcal_llama.yaml); pruning and evaluation run
+on the pool.
 Exit status: 0 when every sweep finished trials, 1 otherwise, 2 on a bad config.
 """
 
@@ -55,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         sweep_overrides += [o for o in smoke_overrides(where=where) if not o.startswith(("calibration.", "search."))]
     try:
         study = load_study(config, overrides=overrides)
+        init_ray(args.address)
         sources, metas = generate_sets(study, base=config.resolve().parent)
         plan = plan_study(study, sources, base=config.resolve().parent, overrides=sweep_overrides)
-        init_ray(args.address)
         results = run_scaling(plan.sweeps)
     except CalrayError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,8 +25,9 @@ computed once per (model, source, window count) and cached on each shard (memory
 safetensors on disk), so a mixture with a known allocation costs only the solves and the
 evaluation.
 
-Layering: imports calray.prune, calray.data and calray.evaluate; only calray.sweep, the CLI
-and jobs/ import this package.
+Self-calibration sets can be written on the cluster's GPUs too (``generation``: one Ray task
+per set). Layering: imports calray.prune, calray.data, calray.evaluate and calray.selfcal; only
+calray.sweep, the CLI and jobs/ import this package.
 """
 
 from calray.cluster.client import PoolClient, connect_pool, start_pool

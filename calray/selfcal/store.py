@@ -157,11 +157,22 @@ def generate_set(
 
 def write_set(entry: Path, out: str | os.PathLike[str], *, name: str) -> GeneratedSet:
     """Copy a cached set into ``out`` and add its ``sources.yaml`` (source ``name``)."""
+    return save_set({file: (entry / file).read_bytes() for file in (SAMPLES, META)}, out, name=name)
+
+
+def set_files(made: GeneratedSet) -> dict[str, bytes]:
+    """A written set's content (samples and metadata), as ``save_set`` takes it: how a set made on
+    another machine (a Ray worker) travels to the one that prunes with it."""
+    return {file: (made.dir / file).read_bytes() for file in (SAMPLES, META)}
+
+
+def save_set(files: dict[str, bytes], out: str | os.PathLike[str], *, name: str) -> GeneratedSet:
+    """Write a set's samples and metadata into ``out`` and add its ``sources.yaml`` (source ``name``)."""
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     for file in (SAMPLES, META):
-        shutil.copyfile(entry / file, target / file)
-    meta = json.loads((target / META).read_text())
+        (target / file).write_bytes(files[file])
+    meta = json.loads(files[META])
     spec: dict[str, Any] = {"dimension": "general", "files": SAMPLES, "sampling": meta["sampling"],
                             "description": meta["description"]}
     if meta["join_with"] is not None:

@@ -18,10 +18,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from calray.config import StrictModel, expand_vars, read_yaml_mapping, validate
 from calray.errors import CalrayError
@@ -30,6 +30,17 @@ from calray.sweep.config import SweepConfig, load_sweep_config
 from calray.sweep.results import SweepResult
 
 log = logging.getLogger("calray.sweep")
+
+
+class Generation(StrictModel):
+    """Where the sets are written. ``driver``: one after another in the job's process (the
+    offline default; on a cluster give the job a GPU). ``ray``: one Ray task per (generator,
+    seed), in parallel, each with ``num_gpus`` GPUs and ``num_cpus`` CPUs
+    (``calray.cluster.generation``): the cluster's GPUs write the sets before the pool prunes."""
+
+    where: Literal["driver", "ray"] = "driver"
+    num_gpus: float = Field(default=0.0, ge=0)
+    num_cpus: float = Field(default=1.0, gt=0)
 
 
 class SelfCalStudy(StrictModel):
@@ -43,11 +54,18 @@ class SelfCalStudy(StrictModel):
     nsamples: int = Field(default=128, ge=1)
     seqlen: int = Field(default=2048, ge=2)
     out_dir: str = "selfcal-sets"
-    device: str = "cpu"  # where the job's process generates (cuda: give the job a GPU)
+    device: str = "cpu"  # where a set is generated: the job's process, or each Ray task (see ``generation``)
     dtype: str = "auto"
+    generation: Generation = Generation()
     generators: dict[str, dict[str, Any]] = Field(min_length=1)
     baselines: dict[str, dict[str, float]] = {}
     sweep: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _gpu_for_cuda(self) -> SelfCalStudy:
+        if self.generation.where == "ray" and self.device.startswith("cuda") and self.generation.num_gpus <= 0:
+            raise ValueError("device cuda with generation.where ray needs generation.num_gpus > 0 (each task's GPU)")
+        return self
 
 
 @dataclass
@@ -74,24 +92,36 @@ def generate_sets(
     study: SelfCalStudy, *, base: Path, cache_dir: str | None = None
 ) -> tuple[Path, dict[str, list[dict[str, Any]]]]:
     """Write every (generator, seed) set under ``out_dir`` and one sources file naming them all
-    (``selfcal:<label>-s<seed>``); returns that file and, per generator, each seed's ``selfcal.json``."""
+    (``selfcal:<label>-s<seed>``); returns that file and, per generator, each seed's ``selfcal.json``.
+    With ``generation.where: ray`` the sets are written by parallel Ray tasks (Ray must be up)."""
     from calray.selfcal import generate_set, generator_config
+    from calray.selfcal.store import GeneratedSet, save_set
 
     out = (base / study.out_dir).resolve()
+    wanted = [(label, seed) for seed in study.seeds for label in study.generators]
+    made: list[GeneratedSet]
+    if study.generation.where == "ray":
+        from calray.cluster.generation import SetRequest, generate_on_ray
+
+        requests = [SetRequest(study.model, study.generators[label], study.nsamples, study.seqlen, seed,
+                               source_name(label, seed), study.device, study.dtype) for label, seed in wanted]
+        files = generate_on_ray(requests, num_gpus=study.generation.num_gpus, num_cpus=study.generation.num_cpus)
+        made = [save_set(f, out / f"{label}-s{seed}", name=source_name(label, seed))
+                for f, (label, seed) in zip(files, wanted, strict=True)]
+    else:
+        made = [generate_set(study.model, generator_config(study.generators[label]), nsamples=study.nsamples,
+                             seqlen=study.seqlen, seed=seed, out=out / f"{label}-s{seed}", name=source_name(label, seed),
+                             cache_dir=cache_dir, device=study.device, dtype=study.dtype) for label, seed in wanted]
     entries: dict[str, Any] = {}
     metas: dict[str, list[dict[str, Any]]] = {label: [] for label in study.generators}
-    for seed in study.seeds:
-        for label, data in study.generators.items():
-            made = generate_set(study.model, generator_config(data), nsamples=study.nsamples, seqlen=study.seqlen,
-                                seed=seed, out=out / f"{label}-s{seed}", name=source_name(label, seed), cache_dir=cache_dir,
-                                device=study.device, dtype=study.dtype)
-            spec = yaml.safe_load((made.dir / "sources.yaml").read_text())["sources"][made.name]
-            spec["files"] = str(made.dir / spec["files"])
-            entries[made.name] = spec
-            metas[label].append(made.meta)
-            summary = made.meta["summary"]
-            log.info("%s seed %d: %d documents%s", label, seed, made.meta["documents"],
-                     f", objective {summary['objective']:.4f}" if "objective" in summary else "")
+    for one, (label, seed) in zip(made, wanted, strict=True):
+        spec = yaml.safe_load((one.dir / "sources.yaml").read_text())["sources"][one.name]
+        spec["files"] = str(one.dir / spec["files"])
+        entries[one.name] = spec
+        metas[label].append(one.meta)
+        summary = one.meta["summary"]
+        log.info("%s seed %d: %d documents%s", label, seed, one.meta["documents"],
+                 f", objective {summary['objective']:.4f}" if "objective" in summary else "")
     path = out / "sources.yaml"
     path.write_text(yaml.safe_dump({"sources": entries}, sort_keys=False))
     return path, metas

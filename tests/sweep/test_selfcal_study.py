@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from calray.errors import CalrayError
 from calray.sweep.objective import Objective
@@ -86,3 +87,28 @@ def test_set_and_objective_rows_summarise_each_generators_seeds():
     assert rows == [["selfcal", "10 ± 0", "2.000 ± 0.000", "0.400 ± 0.000", "0.350 ± 0.000", "0.300 ± 0.000"],
                     ["igsp", "12", "3.000", "0.400", "0.350", "0.300"]]
     assert objective_rows(metas)[1] == [["igsp", "0", "0.5000", "0.400", "0.600", "0.100", "0.300", "100 / 300"]]
+
+
+def test_sets_written_by_ray_tasks_equal_those_written_in_the_driver(ray_session, tmp_path: Path):
+    """``generation.where: ray`` (one task per set, as on a cluster's GPUs) writes the same sets, and
+    a sources file naming them, as generating them in the job's process."""
+    from calray.sweep.selfcal_study import generate_sets
+
+    text = STUDY.replace("nsamples: 8", "nsamples: 2").replace("seeds: [0, 1]", "seeds: [3]").replace(
+        "generators: {igsp: {method: igsp}, sgs: {method: sgs, seed_source: \"toy:encyclopedia\"}}",
+        "generators: {own: {method: selfcal, budget: {batch_size: 4}}}")
+    (tmp_path / "study.yaml").write_text(text + "out_dir: local\n")
+    local, local_metas = generate_sets(load_study(tmp_path / "study.yaml"), base=tmp_path)
+    remote_study = load_study(tmp_path / "study.yaml", overrides=["out_dir=remote", "generation.where=ray"])
+    remote, remote_metas = generate_sets(remote_study, base=tmp_path)
+    assert (tmp_path / "remote" / "own-s3" / "samples.jsonl").read_bytes() == \
+        (tmp_path / "local" / "own-s3" / "samples.jsonl").read_bytes()
+    assert remote_metas == local_metas and remote_metas["own"][0]["documents"] > 0
+    assert yaml.safe_load(remote.read_text())["sources"]["selfcal:own-s3"]["files"] == \
+        str(tmp_path / "remote" / "own-s3" / "samples.jsonl")
+
+
+def test_cuda_generation_in_ray_tasks_needs_their_gpus(tmp_path: Path):
+    (tmp_path / "study.yaml").write_text(STUDY + "device: cuda\ngeneration: {where: ray}\n")
+    with pytest.raises(CalrayError, match="generation.num_gpus"):
+        load_study(tmp_path / "study.yaml")
