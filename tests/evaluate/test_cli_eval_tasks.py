@@ -63,10 +63,25 @@ def test_a_local_task_with_fewshot_samples_and_retention(tasks_dir: Path, tmp_pa
     assert context.count(" plus ") == 2  # one few-shot example before the question
 
 
+@pytest.mark.ray
+def test_the_same_task_scored_in_two_shards_as_in_process(ray_session, tasks_dir: Path, tmp_path: Path):
+    """``--stages 2`` splits the model over two Ray actors; lm-eval sees the same log-likelihoods."""
+    results = []
+    for extra in ([], ["--stages", "2", "--cpus-per-shard", "0.5"]):
+        out = tmp_path / f"out{len(results)}.json"
+        assert main(["eval", "--model", "toy", "--tasks", "toy_sums", "--include-path", str(tasks_dir), "--limit", "8",
+                     "--json", str(out), *extra]) == 0
+        results.append(json.loads(out.read_text())["results"]["toy_sums"])
+    assert results[1] == pytest.approx(results[0])
+    assert results[0]["acc,none"] > 0
+
+
 @pytest.mark.parametrize(("extra", "pattern"), [
     (["--tasks", "toy_sums", "--include-path", "no/such/dir"], "is not a directory of lm-eval task YAMLs"),
     (["--tasks", " , "], "names no task"),
     (["--tasks", "toy_sums", "--dims", "math"], "--dims belong"),
+    (["--tasks", "toy_sums", "--stages", "2", "--backend", "vllm"], "--stages shards calray's own model"),
+    (["--tasks", "toy_sums", "--cpus-per-shard", "0"], "--cpus-per-shard must be > 0"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(extra, pattern, capsys):
     assert main(["eval", "--model", "toy", *extra]) == 2
