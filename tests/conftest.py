@@ -4,6 +4,7 @@
   use it skip cleanly when it is absent. Its files are read in place, never copied here.
 - ``ray_session``: one local Ray instance per pytest session, with a private temp dir, so
   tests never touch (or stop) any other Ray on the machine.
+- ``ray_head``: one private Ray head node per session for the ``ray job submit`` tests.
 - every test gets a private window cache, the hub offline, no user sources file, and the
   calibration-source registry restored afterwards (autouse ``isolated_sources``).
 """
@@ -15,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +56,21 @@ def ray_session() -> Iterator[None]:
     finally:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One private Ray head node (``tests/cluster/ray_head.py``) for every ``ray job submit``
+    test, as cluster.yaml starts one: no MLflow URI in its environment, and ``CALRAY_RESULTS``
+    (``head.results``) a directory outside any job's working copy."""
+    from tests.cluster.ray_head import RayHead
+
+    head = RayHead()
+    head.env.pop("MLFLOW_TRACKING_URI", None)
+    head.results = tmp_path_factory.mktemp("head-disk") / "results"  # type: ignore[attr-defined]
+    head.env["CALRAY_RESULTS"] = str(head.results)  # type: ignore[attr-defined]
+    with head:
+        yield head
 
 
 @pytest.fixture(autouse=True)

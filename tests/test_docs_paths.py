@@ -4,6 +4,8 @@ a renamed config or a moved module must not leave a reader (or a copied command)
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import re
 from pathlib import Path
 
@@ -29,9 +31,19 @@ def texts() -> list[Path]:
     return [p for p in found if p.is_file()]
 
 
+@functools.cache
+def documents() -> frozenset[str]:
+    """The names of the repository's markdown files (the virtual environment's left unwalked)."""
+    names = set()
+    for _folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [d for d in subfolders if d not in {".venv", ".git", "node_modules"}]
+        names.update(f for f in files if f.endswith(".md"))
+    return frozenset(names)
+
+
 def absent(where: str, text: str) -> list[str]:
     """``where: path`` for each repository file or markdown document ``text`` names that does not exist."""
-    names = {p.name for p in ROOT.rglob("*.md") if ".venv" not in p.parts}
+    names = documents()
     missing = [f"{where}: {m.group(1).rstrip('.')}" for m in REPO_PATH.finditer(text)
                if not (ROOT / m.group(1).rstrip(".")).exists()]
     return missing + [f"{where}: {m.group(1)}" for m in DOCUMENT.finditer(text) if m.group(1) not in names | OUTPUTS]

@@ -116,7 +116,7 @@ class RayHead:
                 proc.terminate()
             except psutil.NoSuchProcess:
                 pass
-        _, alive = psutil.wait_procs(procs, timeout=15)
+        _, alive = psutil.wait_procs(procs, timeout=3)  # the GCS and the monitor take ~16 s to heed SIGTERM
         for proc in alive:
             try:
                 proc.kill()

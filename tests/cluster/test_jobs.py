@@ -10,26 +10,24 @@ import pytest
 
 from calray.cluster.entry import load_prune_eval
 
-from .ray_head import RayHead
-
 pytestmark = pytest.mark.slow
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
-def test_ray_job_submit_runs_the_smoke_job(tmp_path):
+def test_ray_job_submit_runs_the_smoke_job(ray_head, tmp_path):
     """The toy model and toy sources ship with calray: the job needs no data kit."""
     config = load_prune_eval(REPO / "jobs/configs/smoke.yaml")  # the config itself is valid here
     assert config.model == "toy"
     output = tmp_path / "results.jsonl"
     submission = f"calray-smoke-{uuid.uuid4().hex[:8]}"
-    with RayHead() as head:
-        done = head.submit(
-            [sys.executable, "jobs/prune_eval.py", "--config", "jobs/configs/smoke.yaml", "--output", str(output)],
-            working_dir=str(REPO), submission_id=submission,
-            env_vars={"CALRAY_CACHE": str(tmp_path / "cache")},
-        )
-        status = head.ray("job", "status", "--address", head.dashboard, submission, timeout=60)
+    head = ray_head
+    done = head.submit(
+        [sys.executable, "jobs/prune_eval.py", "--config", "jobs/configs/smoke.yaml", "--output", str(output)],
+        working_dir=str(REPO), submission_id=submission,
+        env_vars={"CALRAY_CACHE": str(tmp_path / "cache")},
+    )
+    status = head.ray("job", "status", "--address", head.dashboard, submission, timeout=60)
     log = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if "packaging.py" not in line)
     assert done.returncode == 0, log[-6000:]
     assert "SUCCEEDED" in status.stdout + status.stderr or "succeeded" in status.stdout + status.stderr

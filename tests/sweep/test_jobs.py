@@ -67,16 +67,14 @@ def test_the_toy_scaling_study_runs_each_source_and_their_uniform_mix_on_every_s
 
 
 @pytest.mark.slow
-def test_ray_job_submit_runs_the_sweep_smoke_test(tmp_path):
-    from tests.cluster.ray_head import RayHead
-
+def test_ray_job_submit_runs_the_sweep_smoke_test(ray_head, tmp_path):
     submission = f"calray-sweep-smoke-{uuid.uuid4().hex[:8]}"
-    with RayHead() as head:
-        done = head.submit(
-            [sys.executable, "jobs/sweep.py", "--config", "jobs/configs/tiny_sweep.yaml", "--smoke-test"],
-            working_dir=str(REPO), submission_id=submission, env_vars={"CALRAY_CACHE": str(tmp_path / "cache")},
-        )
-        status = head.ray("job", "status", "--address", head.dashboard, submission, timeout=60)
+    head = ray_head
+    done = head.submit(
+        [sys.executable, "jobs/sweep.py", "--config", "jobs/configs/tiny_sweep.yaml", "--smoke-test"],
+        working_dir=str(REPO), submission_id=submission, env_vars={"CALRAY_CACHE": str(tmp_path / "cache")},
+    )
+    status = head.ray("job", "status", "--address", head.dashboard, submission, timeout=60)
     log = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if "packaging.py" not in line)
     assert done.returncode == 0, log[-6000:]
     assert "SUCCEEDED" in status.stdout + status.stderr or "succeeded" in status.stdout + status.stderr
@@ -94,25 +92,20 @@ def test_ray_job_submit_runs_the_sweep_smoke_test(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_job_with_a_working_dir_records_durably_and_a_store_in_its_copy_is_refused(tmp_path):
+def test_a_job_with_a_working_dir_records_durably_and_a_store_in_its_copy_is_refused(ray_head, tmp_path):
     """Under `ray job submit --working-dir`, the default store (sqlite in the temporary copy) is
     refused; with MLFLOW_TRACKING_URI in the runtime env (--runtime-env-json, as the README shows)
     the trials are recorded there, and the Tune run directory lands under the CALRAY_RESULTS that
     `ray start` was given (as cluster.yaml does), outside the copy."""
-    from tests.cluster.ray_head import RayHead
-
-    store, results = tmp_path / "head-disk" / "mlflow.db", tmp_path / "head-disk" / "results"
+    head = ray_head
+    store, results = tmp_path / "head-disk" / "mlflow.db", head.results
     entrypoint = [sys.executable, "jobs/sweep.py", "--config", "jobs/configs/tiny_sweep.yaml", "--set", "search.num_samples=2",
                   "--set", "calibration.nsamples=4", "--set", "evaluation.limit=2", "--set", "pool.device=cpu"]
     env = {"CALRAY_CACHE": str(tmp_path / "cache")}
-    head = RayHead()
-    head.env.pop("MLFLOW_TRACKING_URI", None)
-    head.env["CALRAY_RESULTS"] = str(results)
-    with head:
-        refused = head.submit(entrypoint, working_dir=str(REPO), submission_id=f"calray-refused-{uuid.uuid4().hex[:8]}",
-                              env_vars=env)
-        done = head.submit(entrypoint, working_dir=str(REPO), submission_id=f"calray-durable-{uuid.uuid4().hex[:8]}",
-                           env_vars={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"})
+    refused = head.submit(entrypoint, working_dir=str(REPO), submission_id=f"calray-refused-{uuid.uuid4().hex[:8]}",
+                          env_vars=env)
+    done = head.submit(entrypoint, working_dir=str(REPO), submission_id=f"calray-durable-{uuid.uuid4().hex[:8]}",
+                       env_vars={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"})
     assert refused.returncode != 0
     assert re.search(r"error: the MLflow store '\S+/working_dir_files/\S+/mlflow.db' is inside this Ray job's working "
                      r"directory, a temporary copy Ray deletes; set MLFLOW_TRACKING_URI", refused.stdout + refused.stderr)
