@@ -57,11 +57,13 @@ def loopback_only(*, local: bool) -> Iterator[None]:
         ray_constants.ENABLE_RAY_CLUSTER = before
 
 
-def require_resources(*, cpus: float = 0.0, gpus: float = 0.0, what: str = "the pool") -> None:
-    """Fail now, with the numbers, rather than wait forever for resources the cluster lacks."""
+def require_resources(
+    *, cpus: float = 0.0, gpus: float = 0.0, what: str = "the pool", fix: str = "lower pipelines, stages or cpus_per_shard"
+) -> None:
+    """Fail now, with the numbers and ``fix``, rather than wait forever for resources the cluster lacks."""
     have = ray.cluster_resources()
     if have.get("CPU", 0.0) + 1e-9 < cpus or have.get("GPU", 0.0) + 1e-9 < gpus:
         raise CalrayError(
             f"{what} needs {cpus:g} CPUs and {gpus:g} GPUs, but the Ray cluster has {have.get('CPU', 0):g} CPUs and "
-            f"{have.get('GPU', 0):g} GPUs (see `ray status`); lower pipelines, stages or cpus_per_shard, or add nodes"
+            f"{have.get('GPU', 0):g} GPUs (see `ray status`); {fix}, or add nodes"
         )

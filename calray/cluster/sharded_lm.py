@@ -49,7 +49,8 @@ def sharded_lm(
         raise CalrayError(f"sharded evaluation runs on cpu or cuda (one GPU per shard), not {device!r}")
     options = ShardOptions(device=device, cpus=cpus_per_shard, dtype=dtype, max_jobs=1)
     need = options.bundle()
-    require_resources(cpus=need["CPU"] * stages, gpus=need.get("GPU", 0.0) * stages, what=f"{stages} evaluation shards")
+    require_resources(cpus=need["CPU"] * stages, gpus=need.get("GPU", 0.0) * stages, what=f"{stages} evaluation shards",
+                      fix="lower --stages or --cpus-per-shard")
     pipeline = Pipeline.create(model_dir, partition(num_blocks, stages), options)
     try:
         yield PipelineLM(pipeline, None, AutoTokenizer.from_pretrained(model_dir), config=config,

@@ -76,6 +76,17 @@ def test_the_same_task_scored_in_two_shards_as_in_process(ray_session, tasks_dir
     assert results[0]["acc,none"] > 0
 
 
+@pytest.mark.ray
+@pytest.mark.parametrize(("extra", "pattern"), [
+    (["--stages", "2", "--cpus-per-shard", "64"], "2 evaluation shards needs 128 CPUs and 0 GPUs, but the Ray cluster has"),
+    (["--stages", "99"], "--stages must be between 1 and the model's"),
+])
+def test_shards_the_cluster_cannot_host_are_refused_before_any_starts(ray_session, tasks_dir, extra, pattern, capsys):
+    assert main(["eval", "--model", "toy", "--tasks", "toy_sums", "--include-path", str(tasks_dir), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert pattern in err and len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize(("extra", "pattern"), [
     (["--tasks", "toy_sums", "--include-path", "no/such/dir"], "is not a directory of lm-eval task YAMLs"),
     (["--tasks", " , "], "names no task"),
