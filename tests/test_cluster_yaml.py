@@ -53,3 +53,14 @@ def test_the_head_serves_mlflow_from_its_disk_and_every_job_defaults_to_it(confi
     assert commands.index(server) < commands.index(start)
     assert "MLFLOW_TRACKING_URI=http://127.0.0.1:5000" in start and f"CALRAY_RESULTS={container}" in start
     assert start.index("export") < start.index("ray start")
+
+
+def test_a_restart_stops_only_the_ray_this_cluster_started(config):
+    """No bare `ray stop` (it would stop every Ray on the node): the head stops the instance of
+    its own temp dir, a worker the one joined to the head's GCS."""
+    head, workers = config["head_start_ray_commands"], config["worker_start_ray_commands"]
+    assert not any(cmd.strip() == "ray stop" for cmd in head + workers)
+    assert head[0] == "python -m calray.cluster.stop_ray /tmp/calray-ray"
+    assert "ray start --head --temp-dir=/tmp/calray-ray --port=6379" in next(c for c in head if "ray start" in c)
+    assert workers[0] == 'python -m calray.cluster.stop_ray "$RAY_HEAD_IP:6379"'
+    assert "--address=$RAY_HEAD_IP:6379" in workers[-1]

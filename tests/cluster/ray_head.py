@@ -1,9 +1,9 @@
 """A private Ray head node for tests that need a real cluster (``ray job submit``).
 
 Every port is chosen free, the temp dir is private, and ``stop`` ends exactly the processes
-this head started: those whose command line names its temp dir or its GCS address, and their
-descendants (workers rename themselves ``ray::...``). A bare ``ray stop`` would also stop
-other people's Ray instances on a shared machine.
+this head started (``calray.cluster.stop_ray``: those whose command line names its temp dir or
+its GCS port, and their descendants). A bare ``ray stop`` would also stop other people's Ray
+instances on a shared machine.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import psutil
-import ray  # noqa: F401  (puts Ray's bundled psutil on sys.path)
+from calray.cluster.stop_ray import stop_ray
 
 RAY = str(Path(sys.executable).with_name("ray"))
 PORT_FLAGS = (
@@ -95,34 +94,8 @@ class RayHead:
             "--runtime-env-json", json.dumps(runtime_env), "--", *entrypoint, cwd=working_dir,
         )
 
-    def _ours(self) -> list[psutil.Process]:
-        marks = (self.temp, f":{self.ports['port']}")
-        found: dict[int, psutil.Process] = {}
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            line = " ".join(proc.info["cmdline"] or [])
-            if any(mark in line for mark in marks):
-                found[proc.pid] = proc
-                try:
-                    found.update({c.pid: c for c in proc.children(recursive=True)})
-                except psutil.NoSuchProcess:
-                    pass
-        found.pop(os.getpid(), None)
-        return list(found.values())
-
     def stop(self) -> None:
-        procs = self._ours()
-        for proc in procs:
-            try:
-                proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=3)  # the GCS and the monitor take ~16 s to heed SIGTERM
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        stop_ray([self.temp, f":{self.ports['port']}"])
         shutil.rmtree(self.temp, ignore_errors=True)
 
     def __enter__(self) -> RayHead:

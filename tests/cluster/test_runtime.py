@@ -54,3 +54,31 @@ def test_a_local_ray_listens_on_loopback_only(tmp_path):
     names = {name for name, _, _ in listeners}
     assert {"gcs_server", "raylet"} <= names, listeners
     assert [entry for entry in listeners if not _loopback(entry[1])] == [], listeners
+
+
+def test_stop_ray_stops_one_instance_and_leaves_the_others_running(ray_session):
+    """``python -m calray.cluster.stop_ray TEMP_DIR``, run through a shell as cluster.yaml runs it,
+    ends every process of the head started with that temp dir, and not the session's own Ray."""
+    import ray
+
+    from calray.cluster.stop_ray import ray_processes
+
+    from .ray_head import RayHead
+
+    head = RayHead()
+    head.start()
+    try:
+        assert ray_processes([head.temp])
+        done = subprocess.run(["sh", "-c", f"{sys.executable} -m calray.cluster.stop_ray {head.temp} --grace 3"],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "stopped" in done.stdout, done.stdout + done.stderr
+        assert not ray_processes([head.temp])
+        assert ray.get(ray.remote(lambda: 41).remote()) + 1 == 42  # the session's Ray still answers
+    finally:
+        head.stop()
+
+
+def test_stop_ray_refuses_a_mark_that_would_match_anything():
+    done = subprocess.run([sys.executable, "-m", "calray.cluster.stop_ray", "ray"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "would match unrelated processes" in done.stderr
