@@ -49,7 +49,7 @@ def _generate(request: SetRequest) -> dict[str, bytes]:
         made = generate_set(request.model, generator_config(request.config), nsamples=request.nsamples,
                             seqlen=request.seqlen, seed=request.seed, out=Path(out) / "set", name=request.name,
                             device=request.device, dtype=request.dtype)
-        return set_files(made)
+        return set_files(made.dir)
 
 
 def generate_on_ray(requests: Sequence[SetRequest], *, num_gpus: float, num_cpus: float) -> list[dict[str, bytes]]:

@@ -157,13 +157,13 @@ def generate_set(
 
 def write_set(entry: Path, out: str | os.PathLike[str], *, name: str) -> GeneratedSet:
     """Copy a cached set into ``out`` and add its ``sources.yaml`` (source ``name``)."""
-    return save_set({file: (entry / file).read_bytes() for file in (SAMPLES, META)}, out, name=name)
+    return save_set(set_files(entry), out, name=name)
 
 
-def set_files(made: GeneratedSet) -> dict[str, bytes]:
-    """A written set's content (samples and metadata), as ``save_set`` takes it: how a set made on
-    another machine (a Ray worker) travels to the one that prunes with it."""
-    return {file: (made.dir / file).read_bytes() for file in (SAMPLES, META)}
+def set_files(folder: Path) -> dict[str, bytes]:
+    """The content (samples and metadata) of the set in ``folder``, as ``save_set`` takes it: how
+    a set made on another machine (a Ray worker) travels to the one that prunes with it."""
+    return {file: (folder / file).read_bytes() for file in (SAMPLES, META)}
 
 
 def save_set(files: dict[str, bytes], out: str | os.PathLike[str], *, name: str) -> GeneratedSet:
